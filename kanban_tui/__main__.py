@@ -1,0 +1,3 @@
+from kanban_tui.cli import main
+
+raise SystemExit(main())

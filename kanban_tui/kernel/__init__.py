@@ -1,0 +1,1 @@
+"""The board kernel: storage, transitions, reads and the dispatcher. Never imports Textual."""

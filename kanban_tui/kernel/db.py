@@ -1,0 +1,193 @@
+"""SQLite connections, migrations and the one way to write: `write(conn)` = BEGIN IMMEDIATE.
+
+Every connection runs in autocommit mode (isolation_level=None) so that transactions are
+explicit. Writers take the write lock up front (BEGIN IMMEDIATE) and retry with jittered
+back-off on SQLITE_BUSY beyond the busy timeout, so no caller ever sees "database is locked".
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import time
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Iterator, TypeVar
+
+from kanban_tui.errors import StorageError
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 5000
+# After the busy timeout, keep retrying (with jitter) for this long before giving up.
+RETRY_DEADLINE_SECONDS = 30.0
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    folder = resources.files("kanban_tui.kernel") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+MIGRATIONS = _migrations()
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def _is_locked(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _check_file(path: Path) -> None:
+    """Refuse a file that exists but is not an SQLite database, before SQLite touches it."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return
+    if size == 0:
+        return
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if head != SQLITE_MAGIC:
+        raise StorageError(f"{path}: not an SQLite database (refusing to touch it)")
+
+
+def connect(path: str | os.PathLike, *, migrate: bool = True) -> sqlite3.Connection:
+    """Open the board at `path` (created 0600 when missing), configured and migrated."""
+    path = Path(path)
+    _check_file(path)
+    created = not path.exists()
+    if created:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+                               check_same_thread=False, cached_statements=256)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        retrying(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if migrate:
+            migrate_db(conn)
+        else:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if _is_locked(exc):
+            raise StorageError(f"{path}: the database stayed locked for too long") from None
+        raise StorageError(f"{path}: unusable database ({exc})") from None
+    return conn
+
+
+def retrying(fn: Callable[[], T], *, deadline: float = RETRY_DEADLINE_SECONDS) -> T:
+    """Call fn, retrying on SQLITE_BUSY/LOCKED with jittered exponential back-off."""
+    give_up_at = time.monotonic() + deadline
+    delay = 0.001
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if not _is_locked(exc) or time.monotonic() >= give_up_at:
+                raise
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.1)
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run fn(conn) inside one BEGIN IMMEDIATE transaction; retry it whole when the DB is busy.
+
+    fn must be pure with respect to the database (no side effects outside it), since a busy
+    retry runs it again from the start.
+    """
+
+    def attempt() -> T:
+        with _immediate(conn):
+            return fn(conn)
+
+    return retrying(attempt)
+
+
+def read(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run several reads in one snapshot (a deferred transaction)."""
+
+    def attempt() -> T:
+        conn.execute("BEGIN")
+        try:
+            return fn(conn)
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    return retrying(attempt)
+
+
+def _current_version(conn: sqlite3.Connection) -> int:
+    has_table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_migrations'").fetchone()
+    if not has_table:
+        return 0
+    row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return row[0] or 0
+
+
+def migrate_db(conn: sqlite3.Connection) -> int:
+    """Apply pending migrations, each in its own transaction; refuse a DB newer than the code."""
+    version = retrying(lambda: _current_version(conn))
+    if version > SCHEMA_VERSION:
+        raise StorageError(
+            f"database schema version {version} is newer than this kanban-tui understands "
+            f"({SCHEMA_VERSION}); upgrade kanban-tui")
+    if version == SCHEMA_VERSION:
+        return version
+
+    def apply(number: int, name: str, sql: str) -> Callable[[sqlite3.Connection], None]:
+        def run(c: sqlite3.Connection) -> None:
+            if _current_version(c) >= number:  # another process got there first
+                return
+            c.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                      "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL) STRICT")
+            for statement in _split_sql(sql):
+                c.execute(statement)
+            c.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (number, name, time.time()))
+        return run
+
+    for number, name, sql in MIGRATIONS:
+        if number > version:
+            write(conn, apply(number, name, sql))
+    return SCHEMA_VERSION
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (executescript would commit our transaction)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--") and not buffer.strip():
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

@@ -1,0 +1,161 @@
+"""Names, enums and row shapes shared by every door into the kernel."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import sqlite3
+from typing import Any
+
+from kanban_tui.errors import UsageError
+
+STATUSES = ("triage", "todo", "ready", "running", "blocked", "done", "archived")
+COLUMNS = ("triage", "todo", "ready", "running", "blocked", "done")
+COLUMN_TITLES = {"triage": "Triage", "todo": "Todo", "ready": "Ready", "running": "In progress",
+                 "blocked": "Blocked", "done": "Done"}
+OPEN_STATUSES = ("triage", "todo", "ready", "running", "blocked")
+SATISFIED_STATUSES = ("done", "archived")
+
+# How a run ended. The dispatcher-side failures count toward the circuit breaker.
+OUTCOMES = ("completed", "blocked", "crashed", "timed_out", "spawn_failed", "gave_up",
+            "reclaimed", "protocol_violation")
+FAILURE_OUTCOMES = ("crashed", "timed_out", "spawn_failed", "protocol_violation")
+TERMINAL_EVENT_KINDS = ("completed", "blocked", "gave_up", "crashed", "timed_out")
+
+EVENT_KINDS = (
+    "created", "edited", "assigned", "reprioritized", "linked", "unlinked", "promoted", "claimed",
+    "spawned", "heartbeat", "commented", "completed", "blocked", "unblocked", "archived",
+    "reclaimed", "reassigned", "crashed", "timed_out", "spawn_failed", "gave_up",
+    "protocol_violation", "skipped_nonspawnable", "completion_blocked_hallucination",
+    "suspected_hallucinated_references",
+)
+WARNING_EVENT_KINDS = ("completion_blocked_hallucination", "suspected_hallucinated_references")
+
+WORKSPACE_KINDS = ("scratch", "dir", "worktree")
+TITLE_MAX = 500
+MIN_PREFIX = 4
+TASK_ID_RE = re.compile(r"\bt_[0-9a-f]{8}\b")
+DEFAULT_CLAIM_TTL = 900
+DEFAULT_FAILURE_LIMIT = 3
+
+TASK_FIELDS = (
+    "id", "title", "body", "assignee", "status", "priority", "tenant", "workspace_kind",
+    "workspace_path", "created_by", "created_at", "started_at", "completed_at", "result",
+    "skills", "parents", "children", "max_runtime_seconds", "idempotency_key",
+    "consecutive_failures", "last_failure_error", "claim_expires", "last_heartbeat_at",
+    "worker_pid", "current_run_id",
+)
+RUN_FIELDS = ("id", "task_id", "profile", "status", "outcome", "summary", "error", "metadata",
+              "worker_pid", "started_at", "ended_at")
+
+
+def new_task_id() -> str:
+    return "t_" + secrets.token_hex(4)
+
+
+def normalize_profile(name: str | None) -> str | None:
+    """Profiles are trimmed and lower-cased; '', 'none' and '-' mean unassigned."""
+    if name is None:
+        return None
+    name = name.strip().lower()
+    return None if name in ("", "none", "-") else name
+
+
+def clean_title(title: str | None) -> str:
+    title = (title or "").strip()
+    if not title:
+        raise UsageError("title must not be empty")
+    if "\n" in title or "\r" in title:
+        raise UsageError("title must be one line")
+    if len(title) > TITLE_MAX:
+        raise UsageError(f"title is {len(title)} characters; the limit is {TITLE_MAX}")
+    return title
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str | int | None) -> int | None:
+    """'300', '90s', '30m', '2h', '1d' -> seconds (a positive integer)."""
+    if text is None:
+        return None
+    if isinstance(text, bool):
+        raise UsageError(f"bad duration {text!r}")
+    if isinstance(text, (int, float)):
+        seconds = int(text)
+    else:
+        match = _DURATION_RE.match(str(text).lower())
+        if not match:
+            raise UsageError(f"bad duration {text!r}: use seconds or a number with s, m, h or d (e.g. 90s, 30m, 2h)")
+        seconds = int(float(match.group(1)) * _DURATION_UNITS[match.group(2)])
+    if seconds <= 0:
+        raise UsageError(f"bad duration {text!r}: must be positive")
+    return seconds
+
+
+def parse_workspace(spec: str | None) -> tuple[str, str | None]:
+    """'scratch' | 'dir:/abs/path' | 'worktree:/abs/repo' -> (kind, path)."""
+    if spec is None or spec == "" or spec == "scratch":
+        return "scratch", None
+    kind, sep, path = spec.partition(":")
+    if not sep or kind not in ("dir", "worktree"):
+        raise UsageError(f"bad workspace {spec!r}: use scratch, dir:/absolute/path or worktree:/absolute/repo")
+    if not path.startswith("/"):
+        raise UsageError(f"bad workspace {spec!r}: the path must be absolute")
+    return kind, path
+
+
+def parse_metadata(value: Any) -> dict | None:
+    """Metadata is a JSON object (given as a dict or as JSON text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"metadata is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    if not isinstance(value, dict):
+        raise UsageError("metadata must be a JSON object, e.g. {\"changed_files\": [\"a.py\"]}")
+    return value
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def task_dict(row: sqlite3.Row, parents: list[str] | None = None,
+              children: list[str] | None = None) -> dict:
+    """A task row as the JSON object of SPEC 8."""
+    out = {}
+    for field in TASK_FIELDS:
+        if field == "parents":
+            out[field] = parents or []
+        elif field == "children":
+            out[field] = children or []
+        elif field == "skills":
+            out[field] = json.loads(row["skills"])
+        else:
+            out[field] = row[field]
+    return out
+
+
+def run_dict(row: sqlite3.Row) -> dict:
+    out = {field: row[field] for field in RUN_FIELDS}
+    out["metadata"] = loads(row["metadata"])
+    return out
+
+
+def comment_dict(row: sqlite3.Row) -> dict:
+    return {"id": row["id"], "task_id": row["task_id"], "author": row["author"],
+            "body": row["body"], "created_at": row["created_at"]}
+
+
+def event_dict(row: sqlite3.Row) -> dict:
+    return {"id": row["id"], "task_id": row["task_id"], "run_id": row["run_id"],
+            "kind": row["kind"], "payload": loads(row["payload"]), "created_at": row["created_at"]}

@@ -1,0 +1,749 @@
+"""Every state change of the board: one function, one BEGIN IMMEDIATE transaction.
+
+Each verb reads what it needs, applies a guarded UPDATE (compare-and-swap on the expected
+status), writes its run row and appends its event(s), all inside `db.write`. A refusal raises
+before anything is written, so the transaction rolls back and the board is unchanged.
+Side effects outside the database (signalling a worker) happen before the transaction, and
+the transaction then re-checks that the state did not move on in between.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from typing import Iterable
+
+from kanban_tui.errors import NotFound, Refused, UsageError
+from kanban_tui.kernel import db
+from kanban_tui.kernel.models import (
+    DEFAULT_CLAIM_TTL, DEFAULT_FAILURE_LIMIT, FAILURE_OUTCOMES, SATISFIED_STATUSES, TASK_ID_RE,
+    clean_title, dumps, new_task_id, normalize_profile, parse_duration, parse_metadata,
+    parse_workspace,
+)
+
+Conn = sqlite3.Connection
+
+
+def _clock(now: float | None) -> float:
+    return time.time() if now is None else now
+
+
+# ---------------------------------------------------------------- small helpers used inside a tx
+
+def _row(c: Conn, task_id: str) -> sqlite3.Row:
+    row = c.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no task {task_id}")
+    return row
+
+
+def _event(c: Conn, task_id: str | None, kind: str, payload: dict | None, now: float,
+           run_id: int | None = None) -> int:
+    cur = c.execute(
+        "INSERT INTO task_events (task_id, run_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+        (task_id, run_id, kind, dumps(payload), now))
+    return cur.lastrowid
+
+
+def _open_parents(c: Conn, task_id: str) -> list[str]:
+    rows = c.execute(
+        "SELECT p.id FROM task_links l JOIN tasks p ON p.id = l.parent_id "
+        "WHERE l.child_id = ? AND p.status NOT IN ('done', 'archived') ORDER BY p.id",
+        (task_id,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def _guarded_update(c: Conn, task_id: str, expected: Iterable[str], sets: str, params: tuple,
+                    verb: str) -> sqlite3.Row:
+    """UPDATE ... WHERE id=? AND status IN (expected) RETURNING *; refuse when nothing matched."""
+    expected = tuple(expected)
+    marks = ",".join("?" * len(expected))
+    row = c.execute(
+        f"UPDATE tasks SET {sets} WHERE id = ? AND status IN ({marks}) RETURNING *",
+        (*params, task_id, *expected)).fetchone()
+    if row is None:
+        current = _row(c, task_id)["status"]
+        raise Refused(f"cannot {verb} {task_id}: it is {current} (needs {' or '.join(expected)})")
+    return row
+
+
+def _close_run(c: Conn, run_id: int, outcome: str, now: float, *, summary: str | None = None,
+               metadata: dict | None = None, error: str | None = None) -> None:
+    c.execute(
+        "UPDATE task_runs SET status = 'ended', outcome = ?, ended_at = ?, "
+        "summary = coalesce(?, summary), metadata = coalesce(?, metadata), error = coalesce(?, error) "
+        "WHERE id = ? AND status = 'running'",
+        (outcome, now, summary, dumps(metadata), error, run_id))
+
+
+def _promote_children(c: Conn, parent_id: str, now: float) -> list[str]:
+    """Move todo children whose parents are now all satisfied to ready."""
+    rows = c.execute(
+        "SELECT l.child_id FROM task_links l JOIN tasks ch ON ch.id = l.child_id "
+        "WHERE l.parent_id = ? AND ch.status = 'todo'", (parent_id,)).fetchall()
+    promoted = []
+    for (child_id,) in rows:
+        if not _open_parents(c, child_id):
+            c.execute("UPDATE tasks SET status = 'ready', updated_at = ? WHERE id = ? AND status = 'todo'",
+                      (now, child_id))
+            _event(c, child_id, "promoted", {"from": "todo", "trigger": parent_id}, now)
+            promoted.append(child_id)
+    return promoted
+
+
+def _release_claim_sql() -> str:
+    return ("claim_lock = NULL, claim_expires = NULL, current_run_id = NULL, worker_pid = NULL, "
+            "worker_started_at = NULL")
+
+
+def _check_worker_run(task: sqlite3.Row, run_id: int | None, verb: str) -> None:
+    """A worker (run_id given) may only change the task whose open run it holds."""
+    if run_id is None:
+        return
+    if task["current_run_id"] != run_id:
+        raise Refused(f"cannot {verb} {task['id']}: run {run_id} is not its open run "
+                      f"(the task is {task['status']}; the claim may have been reclaimed)")
+
+
+def _worker_scope(c: Conn, run_id: int | None, task_id: str) -> None:
+    if run_id is None:
+        return
+    owner = c.execute("SELECT task_id FROM task_runs WHERE id = ?", (run_id,)).fetchone()
+    if owner is not None and owner[0] != task_id:
+        raise Refused(f"worker is scoped to task {owner[0]}; refusing to mutate {task_id}")
+
+
+def _would_cycle(c: Conn, parent_id: str, child_id: str) -> bool:
+    """True when child_id is already an ancestor of parent_id (or the same task)."""
+    if parent_id == child_id:
+        return True
+    row = c.execute(
+        "WITH RECURSIVE ancestors(id) AS ("
+        "  SELECT parent_id FROM task_links WHERE child_id = ?"
+        "  UNION SELECT l.parent_id FROM task_links l JOIN ancestors a ON l.child_id = a.id)"
+        "SELECT 1 FROM ancestors WHERE id = ? LIMIT 1", (parent_id, child_id)).fetchone()
+    return row is not None
+
+
+# ---------------------------------------------------------------- create, edit, links
+
+def create(conn: Conn, title: str, *, body: str = "", assignee: str | None = None,
+           parents: Iterable[str] = (), tenant: str | None = None, priority: int = 0,
+           triage: bool = False, workspace: str | None = None,
+           idempotency_key: str | None = None, max_runtime: str | int | None = None,
+           created_by: str | None = None, skills: Iterable[str] = (),
+           now: float | None = None) -> dict:
+    """Create a task; returns {task_id, status, assignee, created}. Idempotent per key."""
+    now = _clock(now)
+    title = clean_title(title)
+    assignee = normalize_profile(assignee)
+    kind, path = parse_workspace(workspace)
+    runtime = parse_duration(max_runtime)
+    skill_list = list(dict.fromkeys(s.strip() for s in skills if s and s.strip()))
+    parent_ids = list(dict.fromkeys(parents))
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise UsageError(f"priority must be an integer, got {priority!r}")
+    key = idempotency_key or None
+
+    def tx(c: Conn) -> dict:
+        if key is not None:
+            existing = c.execute(
+                "SELECT id, status, assignee FROM tasks WHERE idempotency_key = ? AND status <> 'archived'",
+                (key,)).fetchone()
+            if existing:
+                return {"task_id": existing["id"], "status": existing["status"],
+                        "assignee": existing["assignee"], "created": False}
+        parent_rows = [_row(c, p) for p in parent_ids]
+        task_tenant = tenant if tenant is not None else (parent_rows[0]["tenant"] if parent_rows else None)
+        if triage:
+            status = "triage"
+        elif any(p["status"] not in SATISFIED_STATUSES for p in parent_rows):
+            status = "todo"
+        else:
+            status = "ready"
+        task_id = _insert_task(c, title=title, body=body or "", assignee=assignee, status=status,
+                               priority=priority, tenant=task_tenant, kind=kind, path=path,
+                               created_by=created_by, runtime=runtime, key=key,
+                               skills=skill_list, now=now)
+        c.executemany("INSERT INTO task_links (parent_id, child_id, created_at) VALUES (?, ?, ?)",
+                      [(p, task_id, now) for p in parent_ids])
+        _event(c, task_id, "created", {"status": status, "assignee": assignee, "parents": parent_ids}, now)
+        return {"task_id": task_id, "status": status, "assignee": assignee, "created": True}
+
+    return db.write(conn, tx)
+
+
+def _insert_task(c: Conn, *, title, body, assignee, status, priority, tenant, kind, path,
+                 created_by, runtime, key, skills, now) -> str:
+    for _ in range(16):
+        task_id = new_task_id()
+        try:
+            c.execute(
+                "INSERT INTO tasks (id, title, body, assignee, status, priority, tenant, workspace_kind, "
+                "workspace_path, created_by, created_at, updated_at, skills, max_runtime_seconds, "
+                "idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (task_id, title, body, assignee, status, priority, tenant, kind, path, created_by,
+                 now, now, json.dumps(skills), runtime, key))
+            return task_id
+        except sqlite3.IntegrityError as exc:
+            if "tasks.id" not in str(exc):
+                raise
+    raise Refused("could not allocate a unique task id")
+
+
+def edit(conn: Conn, task_id: str, *, title: str | None = None, body: str | None = None,
+         priority: int | None = None, now: float | None = None) -> dict:
+    now = _clock(now)
+    new_title = clean_title(title) if title is not None else None
+    if title is None and body is None and priority is None:
+        raise UsageError("nothing to edit: give --title, --body or --priority")
+
+    def tx(c: Conn) -> dict:
+        task = _row(c, task_id)
+        changed = []
+        if new_title is not None and new_title != task["title"]:
+            changed.append("title")
+        if body is not None and body != task["body"]:
+            changed.append("body")
+        c.execute("UPDATE tasks SET title = coalesce(?, title), body = coalesce(?, body), "
+                  "priority = coalesce(?, priority), updated_at = ? WHERE id = ?",
+                  (new_title, body, priority, now, task_id))
+        if changed:
+            _event(c, task_id, "edited", {"fields": changed}, now)
+        if priority is not None and priority != task["priority"]:
+            _event(c, task_id, "reprioritized", {"priority": priority, "previous": task["priority"]}, now)
+        return {"task_id": task_id, "changed": changed + (["priority"] if priority is not None
+                                                          and priority != task["priority"] else [])}
+
+    return db.write(conn, tx)
+
+
+def link(conn: Conn, parent_id: str, child_id: str, *, now: float | None = None) -> dict:
+    now = _clock(now)
+
+    def tx(c: Conn) -> dict:
+        parent, child = _row(c, parent_id), _row(c, child_id)
+        if parent_id == child_id:
+            raise Refused(f"cannot link {parent_id} to itself")
+        if c.execute("SELECT 1 FROM task_links WHERE parent_id = ? AND child_id = ?",
+                     (parent_id, child_id)).fetchone():
+            raise Refused(f"{parent_id} is already a parent of {child_id}")
+        if _would_cycle(c, parent_id, child_id):
+            raise Refused(f"cannot link {parent_id} -> {child_id}: {child_id} is already an ancestor "
+                          f"of {parent_id} (that would make a cycle)")
+        c.execute("INSERT INTO task_links (parent_id, child_id, created_at) VALUES (?, ?, ?)",
+                  (parent_id, child_id, now))
+        status = child["status"]
+        if status == "ready" and parent["status"] not in SATISFIED_STATUSES:
+            c.execute("UPDATE tasks SET status = 'todo', updated_at = ? WHERE id = ?", (now, child_id))
+            status = "todo"
+        _event(c, child_id, "linked", {"parent": parent_id, "child": child_id}, now)
+        return {"parent": parent_id, "child": child_id, "child_status": status}
+
+    return db.write(conn, tx)
+
+
+def unlink(conn: Conn, parent_id: str, child_id: str, *, now: float | None = None) -> dict:
+    now = _clock(now)
+
+    def tx(c: Conn) -> dict:
+        _row(c, parent_id)
+        child = _row(c, child_id)
+        gone = c.execute("DELETE FROM task_links WHERE parent_id = ? AND child_id = ?",
+                         (parent_id, child_id)).rowcount
+        if not gone:
+            raise Refused(f"{parent_id} is not a parent of {child_id}")
+        _event(c, child_id, "unlinked", {"parent": parent_id, "child": child_id}, now)
+        status = child["status"]
+        if status == "todo" and not _open_parents(c, child_id):
+            c.execute("UPDATE tasks SET status = 'ready', updated_at = ? WHERE id = ?", (now, child_id))
+            _event(c, child_id, "promoted", {"from": "todo", "trigger": "unlink"}, now)
+            status = "ready"
+        return {"parent": parent_id, "child": child_id, "child_status": status}
+
+    return db.write(conn, tx)
+
+
+def recompute_ready(conn: Conn, *, now: float | None = None) -> list[str]:
+    """Promote every todo task that has parents, all of them done or archived."""
+    now = _clock(now)
+
+    def tx(c: Conn) -> list[str]:
+        rows = c.execute(
+            "SELECT t.id FROM tasks t WHERE t.status = 'todo' "
+            "AND EXISTS (SELECT 1 FROM task_links l WHERE l.child_id = t.id) "
+            "AND NOT EXISTS (SELECT 1 FROM task_links l JOIN tasks p ON p.id = l.parent_id "
+            "                WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived'))").fetchall()
+        for (task_id,) in rows:
+            c.execute("UPDATE tasks SET status = 'ready', updated_at = ? WHERE id = ?", (now, task_id))
+            _event(c, task_id, "promoted", {"from": "todo", "trigger": "recompute"}, now)
+        return [r[0] for r in rows]
+
+    return db.write(conn, tx)
+
+
+def move(conn: Conn, task_id: str, to_status: str, *, now: float | None = None) -> dict:
+    """Operator moves among triage, todo and ready (the board's H/L keys)."""
+    now = _clock(now)
+    allowed = ("triage", "todo", "ready")
+    if to_status not in allowed:
+        raise UsageError(f"move only goes to {', '.join(allowed)}; use claim, complete or block")
+
+    def tx(c: Conn) -> dict:
+        task = _row(c, task_id)
+        if task["status"] not in allowed:
+            raise Refused(f"cannot move {task_id}: it is {task['status']}")
+        if task["status"] == to_status:
+            raise Refused(f"{task_id} is already {to_status}")
+        if to_status == "ready":
+            open_parents = _open_parents(c, task_id)
+            if open_parents:
+                raise Refused(f"cannot move {task_id} to ready: waiting on open parents "
+                              f"{', '.join(open_parents)}")
+        _guarded_update(c, task_id, (task["status"],), "status = ?, updated_at = ?", (to_status, now), "move")
+        if to_status == "ready":
+            _event(c, task_id, "promoted", {"from": task["status"], "trigger": "operator"}, now)
+        else:
+            _event(c, task_id, "edited", {"fields": ["status"], "from": task["status"], "to": to_status}, now)
+        return {"task_id": task_id, "status": to_status}
+
+    return db.write(conn, tx)
+
+
+# ---------------------------------------------------------------- claim and the run lifecycle
+
+def claim(conn: Conn, task_id: str, *, ttl: float = DEFAULT_CLAIM_TTL, max_workers: int | None = None,
+          profile_max_workers: int | None = None, lock: str | None = None,
+          now: float | None = None) -> dict:
+    """ready -> running: open a run with a lease. Caps are checked inside the transaction."""
+    now = _clock(now)
+    lock = lock or secrets.token_hex(8)
+    expires = now + ttl
+
+    def tx(c: Conn) -> dict:
+        live, profile_live, open_parent, assignee = c.execute(
+            "SELECT (SELECT count(*) FROM tasks WHERE status = 'running'), "
+            "(SELECT count(*) FROM tasks WHERE status = 'running' AND assignee = t.assignee), "
+            "(SELECT l.parent_id FROM task_links l JOIN tasks p ON p.id = l.parent_id "
+            "  WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived') LIMIT 1), t.assignee "
+            "FROM tasks t WHERE t.id = ?", (task_id,)).fetchone() or (None, None, None, None)
+        if live is None:
+            raise NotFound(f"no task {task_id}")
+        if max_workers is not None and live >= max_workers:
+            raise Refused(f"cannot claim {task_id}: board cap reached ({live}/{max_workers} workers running)")
+        if profile_max_workers is not None and profile_live >= profile_max_workers:
+            raise Refused(f"cannot claim {task_id}: profile {assignee} is at its cap "
+                          f"({profile_live}/{profile_max_workers} running)")
+        if open_parent is not None:
+            raise Refused(f"cannot claim {task_id}: waiting on open parents {', '.join(_open_parents(c, task_id))}")
+        run_id = c.execute(
+            "INSERT INTO task_runs (task_id, profile, status, claim_lock, claim_expires, started_at) "
+            "VALUES (?, ?, 'running', ?, ?, ?)", (task_id, assignee, lock, expires, now)).lastrowid
+        updated = c.execute(
+            "UPDATE tasks SET status = 'running', claim_lock = ?, claim_expires = ?, current_run_id = ?, "
+            "started_at = coalesce(started_at, ?), retry_after = NULL, updated_at = ? "
+            "WHERE id = ? AND status = 'ready' AND claim_lock IS NULL",
+            (lock, expires, run_id, now, now, task_id)).rowcount
+        if not updated:
+            raise Refused(f"cannot claim {task_id}: it is {_row(c, task_id)['status']} (needs ready)")
+        _event(c, task_id, "claimed", {"run_id": run_id, "lock": lock, "expires": expires}, now, run_id)
+        return {"task_id": task_id, "run_id": run_id, "claim_lock": lock, "claim_expires": expires,
+                "assignee": assignee}
+
+    return db.write(conn, tx)
+
+
+def record_spawn(conn: Conn, task_id: str, run_id: int, *, pid: int, started_at: float | None,
+                 workspace: str, managed: bool = False, now: float | None = None) -> None:
+    """The dispatcher started the worker for this run: stamp its pid and fingerprint."""
+    now = _clock(now)
+
+    def tx(c: Conn) -> None:
+        updated = c.execute(
+            "UPDATE tasks SET worker_pid = ?, worker_started_at = ?, workspace_path = ?, "
+            "workspace_managed = ?, updated_at = ? WHERE id = ? AND current_run_id = ? AND status = 'running'",
+            (pid, started_at, workspace, int(managed), now, task_id, run_id)).rowcount
+        if not updated:
+            raise Refused(f"run {run_id} of {task_id} is no longer open")
+        c.execute("UPDATE task_runs SET worker_pid = ?, worker_started_at = ?, workspace = ? WHERE id = ?",
+                  (pid, started_at, workspace, run_id))
+        _event(c, task_id, "spawned", {"pid": pid, "workspace": workspace}, now, run_id)
+
+    db.write(conn, tx)
+
+
+def heartbeat(conn: Conn, task_id: str, *, note: str | None = None, run_id: int | None = None,
+              ttl: float = DEFAULT_CLAIM_TTL, now: float | None = None) -> dict:
+    now = _clock(now)
+
+    def tx(c: Conn) -> dict:
+        _worker_scope(c, run_id, task_id)
+        task = _row(c, task_id)
+        _check_worker_run(task, run_id, "heartbeat")
+        row = _guarded_update(c, task_id, ("running",),
+                              "claim_expires = max(coalesce(claim_expires, 0), ?), last_heartbeat_at = ?, updated_at = ?",
+                              (now + ttl, now, now), "heartbeat")
+        c.execute("UPDATE task_runs SET last_heartbeat_at = ?, claim_expires = ? WHERE id = ?",
+                  (now, row["claim_expires"], row["current_run_id"]))
+        _event(c, task_id, "heartbeat", {"note": note}, now, row["current_run_id"])
+        return {"task_id": task_id, "run_id": row["current_run_id"], "claim_expires": row["claim_expires"]}
+
+    return db.write(conn, tx)
+
+
+def extend_lease(conn: Conn, task_id: str, run_id: int, *, ttl: float = DEFAULT_CLAIM_TTL,
+                 now: float | None = None) -> bool:
+    """Dispatcher: push a live worker's lease forward (no event: nothing happened on the board)."""
+    now = _clock(now)
+
+    def tx(c: Conn) -> bool:
+        return c.execute("UPDATE tasks SET claim_expires = ? WHERE id = ? AND current_run_id = ? "
+                         "AND status = 'running'", (now + ttl, task_id, run_id)).rowcount == 1
+
+    return db.write(conn, tx)
+
+
+def _phantom_cards(c: Conn, cards: list[str], profile: str | None) -> tuple[list[str], list[str]]:
+    """Split created_cards into (phantom, verified): verified exist and were made by this profile."""
+    phantom, verified = [], []
+    for card in cards:
+        row = c.execute("SELECT created_by FROM tasks WHERE id = ?", (card,)).fetchone()
+        ok = row is not None and (profile is None or normalize_profile(row[0]) == profile)
+        (verified if ok else phantom).append(card)
+    return phantom, verified
+
+
+def _phantom_refs(c: Conn, *texts: str | None) -> list[str]:
+    refs = dict.fromkeys(ref for text in texts if text for ref in TASK_ID_RE.findall(text))
+    return [r for r in refs if c.execute("SELECT 1 FROM tasks WHERE id = ?", (r,)).fetchone() is None]
+
+
+class _HallucinationRefusal:
+    """Returned (not raised) from the transaction so the warning event still commits."""
+
+    def __init__(self, phantom: list[str], verified: list[str]):
+        self.phantom, self.verified = phantom, verified
+
+
+def complete(conn: Conn, task_id: str, *, summary: str | None = None, result: str | None = None,
+             metadata: dict | str | None = None, created_cards: Iterable[str] = (),
+             run_id: int | None = None, require_handoff: bool = False,
+             now: float | None = None) -> dict:
+    """running/ready/blocked -> done. Closes the open run (or records a zero-length one)."""
+    now = _clock(now)
+    meta = parse_metadata(metadata)
+    cards = list(dict.fromkeys(created_cards or ()))
+    if require_handoff and not (summary or result):
+        raise UsageError("complete needs a summary or a result")
+
+    def tx(c: Conn) -> dict | _HallucinationRefusal:
+        _worker_scope(c, run_id, task_id)
+        task = _row(c, task_id)
+        _check_worker_run(task, run_id, "complete")
+        if cards:
+            profile = task["assignee"] if run_id is not None else None
+            phantom, verified = _phantom_cards(c, cards, profile)
+            if phantom:
+                _event(c, task_id, "completion_blocked_hallucination",
+                       {"phantom_cards": phantom, "verified_cards": verified}, now, task["current_run_id"])
+                return _HallucinationRefusal(phantom, verified)
+        run = task["current_run_id"]
+        row = _guarded_update(
+            c, task_id, ("running", "ready", "blocked"),
+            f"status = 'done', {_release_claim_sql()}, completed_at = ?, result = coalesce(?, result), "
+            "consecutive_failures = 0, last_failure_error = NULL, retry_after = NULL, updated_at = ?",
+            (now, result, now), "complete")
+        if run is not None:
+            _close_run(c, run, "completed", now, summary=summary, metadata=meta)
+        elif summary is not None or meta is not None:
+            run = c.execute(
+                "INSERT INTO task_runs (task_id, profile, status, outcome, summary, metadata, started_at, "
+                "ended_at) VALUES (?, ?, 'ended', 'completed', ?, ?, ?, ?)",
+                (task_id, row["assignee"], summary, dumps(meta), now, now)).lastrowid
+        _event(c, task_id, "completed", {"summary": summary}, now, run)
+        phantom_refs = _phantom_refs(c, summary, result)
+        if phantom_refs:
+            _event(c, task_id, "suspected_hallucinated_references", {"phantom_refs": phantom_refs}, now, run)
+        promoted = _promote_children(c, task_id, now)
+        return {"task_id": task_id, "run_id": run, "promoted": promoted}
+
+    outcome = db.write(conn, tx)
+    if isinstance(outcome, _HallucinationRefusal):
+        # The warning event was committed; the task itself is untouched.
+        verified = f" ({', '.join(outcome.verified)})" if outcome.verified else ""
+        raise Refused(
+            f"completion refused: created_cards {', '.join(outcome.phantom)} do not exist or were not "
+            f"created by this worker; task {task_id} is unchanged and still in flight. Retry kanban_complete "
+            f"listing only cards you created{verified}, or without created_cards.")
+    return outcome
+
+
+def block(conn: Conn, task_id: str, *, reason: str | None = None, run_id: int | None = None,
+          comment_author: str | None = None, now: float | None = None) -> dict:
+    """running/ready (or a held todo/triage card) -> blocked; a worker must give a reason."""
+    now = _clock(now)
+    reason = (reason or "").strip() or None
+    if run_id is not None and not reason:
+        raise UsageError("block needs a reason: say what a human must answer or do")
+
+    def tx(c: Conn) -> dict:
+        _worker_scope(c, run_id, task_id)
+        task = _row(c, task_id)
+        _check_worker_run(task, run_id, "block")
+        run = task["current_run_id"]
+        _guarded_update(c, task_id, ("running", "ready", "todo", "triage"),
+                        f"status = 'blocked', {_release_claim_sql()}, updated_at = ?", (now,), "block")
+        if run is not None:
+            _close_run(c, run, "blocked", now, summary=reason)
+        _event(c, task_id, "blocked", {"reason": reason}, now, run)
+        if comment_author and reason:
+            _add_comment(c, task_id, comment_author, f"BLOCKED: {reason}", now)
+        return {"task_id": task_id, "run_id": run}
+
+    return db.write(conn, tx)
+
+
+def unblock(conn: Conn, task_id: str, *, now: float | None = None) -> dict:
+    now = _clock(now)
+
+    def tx(c: Conn) -> dict:
+        status = "todo" if _open_parents(c, task_id) else "ready"
+        _row(c, task_id)
+        _guarded_update(c, task_id, ("blocked",),
+                        "status = ?, consecutive_failures = 0, retry_after = NULL, updated_at = ?",
+                        (status, now), "unblock")
+        _event(c, task_id, "unblocked", {"status": status}, now)
+        return {"task_id": task_id, "status": status}
+
+    return db.write(conn, tx)
+
+
+def assign(conn: Conn, task_id: str, assignee: str | None, *, now: float | None = None) -> dict:
+    now = _clock(now)
+    assignee = normalize_profile(assignee)
+
+    def tx(c: Conn) -> dict:
+        task = _row(c, task_id)
+        if task["status"] == "running":
+            raise Refused(f"cannot assign {task_id}: a worker is running it (use reassign --reclaim)")
+        if task["status"] == "archived":
+            raise Refused(f"cannot assign {task_id}: it is archived")
+        if task["assignee"] == assignee:
+            return {"task_id": task_id, "assignee": assignee, "previous": assignee}
+        _guarded_update(c, task_id, (task["status"],), "assignee = ?, updated_at = ?", (assignee, now), "assign")
+        _event(c, task_id, "assigned", {"assignee": assignee, "previous": task["assignee"]}, now)
+        return {"task_id": task_id, "assignee": assignee, "previous": task["assignee"]}
+
+    return db.write(conn, tx)
+
+
+def comment(conn: Conn, task_id: str, body: str, *, author: str = "operator",
+            now: float | None = None) -> dict:
+    now = _clock(now)
+    if not body or not body.strip():
+        raise UsageError("comment must not be empty")
+    author = (author or "").strip() or "operator"
+
+    def tx(c: Conn) -> dict:
+        _row(c, task_id)
+        comment_id = _add_comment(c, task_id, author, body, now)
+        return {"task_id": task_id, "comment_id": comment_id}
+
+    return db.write(conn, tx)
+
+
+def _add_comment(c: Conn, task_id: str, author: str, body: str, now: float) -> int:
+    comment_id = c.execute("INSERT INTO task_comments (task_id, author, body, created_at) VALUES (?, ?, ?, ?)",
+                           (task_id, author, body, now)).lastrowid
+    c.execute("UPDATE tasks SET updated_at = ? WHERE id = ?", (now, task_id))
+    _event(c, task_id, "commented", {"author": author, "comment_id": comment_id}, now)
+    return comment_id
+
+
+# ---------------------------------------------------------------- operator recovery
+
+def _stop_worker(conn: Conn, task_id: str, grace: float) -> sqlite3.Row:
+    """Terminate the task's recorded worker (identity-checked) before the transaction."""
+    from kanban_tui.kernel import procs
+
+    task = db.read(conn, lambda c: _row(c, task_id))
+    if task["worker_pid"]:
+        procs.terminate(task["worker_pid"], task["worker_started_at"], grace=grace)
+    return task
+
+
+def reclaim(conn: Conn, task_id: str, *, reason: str | None = None, manual: bool = True,
+            grace: float = 5.0, now: float | None = None) -> dict:
+    """running -> ready (todo when parents reopened): stop the worker, close the run `reclaimed`."""
+    task = _stop_worker(conn, task_id, grace) if manual else db.read(conn, lambda c: _row(c, task_id))
+    if task["status"] != "running":
+        raise Refused(f"cannot reclaim {task_id}: it is {task['status']} (needs running)")
+    run_id = task["current_run_id"]
+    now = _clock(now)
+
+    def tx(c: Conn) -> dict:
+        status = "todo" if _open_parents(c, task_id) else "ready"
+        updated = c.execute(
+            f"UPDATE tasks SET status = ?, {_release_claim_sql()}, updated_at = ? "
+            "WHERE id = ? AND status = 'running' AND current_run_id = ?",
+            (status, now, task_id, run_id)).rowcount
+        if not updated:
+            raise Refused(f"cannot reclaim {task_id}: its run {run_id} already ended")
+        _close_run(c, run_id, "reclaimed", now, error=reason)
+        _event(c, task_id, "reclaimed", {"manual": manual, "reason": reason}, now, run_id)
+        return {"task_id": task_id, "run_id": run_id, "status": status}
+
+    return db.write(conn, tx)
+
+
+def reassign(conn: Conn, task_id: str, assignee: str | None, *, reclaim_first: bool = False,
+             reason: str | None = None, grace: float = 5.0, now: float | None = None) -> dict:
+    assignee = normalize_profile(assignee)
+    current = db.read(conn, lambda c: _row(c, task_id))
+    if current["status"] in ("done", "archived"):
+        raise Refused(f"cannot reassign {task_id}: it is {current['status']}")
+    if current["status"] == "running":
+        if not reclaim_first:
+            raise Refused(f"cannot reassign {task_id}: a worker is running it (add --reclaim to stop it first)")
+        reclaim(conn, task_id, reason=reason or f"reassigning to {assignee}", grace=grace, now=now)
+    now = _clock(now)
+
+    def tx(c: Conn) -> dict:
+        task = _row(c, task_id)
+        if task["status"] in ("running", "done", "archived"):
+            raise Refused(f"cannot reassign {task_id}: it is {task['status']}")
+        _guarded_update(c, task_id, (task["status"],),
+                        "assignee = ?, consecutive_failures = 0, retry_after = NULL, updated_at = ?",
+                        (assignee, now), "reassign")
+        _event(c, task_id, "reassigned", {"assignee": assignee, "previous": task["assignee"], "reason": reason}, now)
+        return {"task_id": task_id, "assignee": assignee, "previous": task["assignee"]}
+
+    return db.write(conn, tx)
+
+
+def archive(conn: Conn, task_id: str, *, grace: float = 5.0, now: float | None = None) -> dict:
+    """any -> archived: stop a live worker, close its run `reclaimed`, promote children."""
+    _stop_worker(conn, task_id, grace)
+    now = _clock(now)
+
+    def tx(c: Conn) -> dict:
+        task = _row(c, task_id)
+        if task["status"] == "archived":
+            raise Refused(f"{task_id} is already archived")
+        run = task["current_run_id"]
+        _guarded_update(c, task_id, (task["status"],),
+                        f"status = 'archived', {_release_claim_sql()}, updated_at = ?", (now,), "archive")
+        if run is not None:
+            _close_run(c, run, "reclaimed", now, error="archived")
+        _event(c, task_id, "archived", {"previous": task["status"]}, now, run)
+        return {"task_id": task_id, "promoted": _promote_children(c, task_id, now)}
+
+    return db.write(conn, tx)
+
+
+# ---------------------------------------------------------------- dispatcher-side run endings
+
+def end_run_failed(conn: Conn, task_id: str, run_id: int, outcome: str, *, error: str | None = None,
+                   payload: dict | None = None, failure_limit: int = DEFAULT_FAILURE_LIMIT,
+                   retry_after: float | None = None, now: float | None = None) -> dict:
+    """Close a run as crashed/timed_out/spawn_failed/protocol_violation and apply the breaker.
+
+    Below the limit the task goes back to ready (not before `retry_after`) and the event is the
+    outcome itself; the run that reaches the limit ends `gave_up` instead, blocking the task.
+    """
+    if outcome not in FAILURE_OUTCOMES:
+        raise ValueError(f"not a failure outcome: {outcome}")
+    now = _clock(now)
+
+    def tx(c: Conn) -> dict:
+        task = _row(c, task_id)
+        if task["status"] != "running" or task["current_run_id"] != run_id:
+            raise Refused(f"run {run_id} of {task_id} already ended")
+        failures = task["consecutive_failures"] + 1
+        gave_up = failures >= failure_limit
+        status = "blocked" if gave_up else ("todo" if _open_parents(c, task_id) else "ready")
+        c.execute(
+            f"UPDATE tasks SET status = ?, {_release_claim_sql()}, consecutive_failures = ?, "
+            "last_failure_error = ?, retry_after = ?, updated_at = ? WHERE id = ?",
+            (status, failures, error, None if gave_up else retry_after, now, task_id))
+        final = "gave_up" if gave_up else outcome
+        _close_run(c, run_id, final, now, error=error)
+        if gave_up:
+            _event(c, task_id, "gave_up", {"failures": failures, "limit": failure_limit, "error": error,
+                                           "trigger": outcome, **(payload or {})}, now, run_id)
+        else:
+            _event(c, task_id, outcome, {**(payload or {}), "error": error, "failures": failures}, now, run_id)
+        return {"task_id": task_id, "run_id": run_id, "outcome": final, "failures": failures,
+                "status": status}
+
+    return db.write(conn, tx)
+
+
+def lease_expired(conn: Conn, task_id: str, run_id: int, *, now: float | None = None) -> dict:
+    """Dispatcher: a lease ran out with no live worker behind it -> ready, run `reclaimed`."""
+    now = _clock(now)
+
+    def tx(c: Conn) -> dict:
+        status = "todo" if _open_parents(c, task_id) else "ready"
+        updated = c.execute(
+            f"UPDATE tasks SET status = ?, {_release_claim_sql()}, updated_at = ? "
+            "WHERE id = ? AND status = 'running' AND current_run_id = ? AND claim_expires <= ?",
+            (status, now, task_id, run_id, now)).rowcount
+        if not updated:
+            raise Refused(f"run {run_id} of {task_id} is not an expired lease")
+        _close_run(c, run_id, "reclaimed", now, error="claim lease expired")
+        _event(c, task_id, "reclaimed", {"manual": False, "reason": "claim lease expired"}, now, run_id)
+        return {"task_id": task_id, "run_id": run_id, "status": status}
+
+    return db.write(conn, tx)
+
+
+def note_nonspawnable(conn: Conn, task_id: str, assignee: str, *, now: float | None = None) -> bool:
+    """Record `skipped_nonspawnable` once per assignment; True when an event was written."""
+    now = _clock(now)
+
+    def tx(c: Conn) -> bool:
+        last = c.execute(
+            "SELECT kind FROM task_events WHERE task_id = ? AND kind IN "
+            "('skipped_nonspawnable', 'assigned', 'reassigned', 'created') ORDER BY id DESC LIMIT 1",
+            (task_id,)).fetchone()
+        if last is not None and last[0] == "skipped_nonspawnable":
+            return False
+        _event(c, task_id, "skipped_nonspawnable", {"assignee": assignee}, now)
+        return True
+
+    return db.write(conn, tx)
+
+
+# ---------------------------------------------------------------- notifications (storage side)
+
+def notify_subscribe(conn: Conn, task_id: str, *, platform: str, chat_id: str, thread_id: str | None = None,
+                     user_id: str | None = None, now: float | None = None) -> dict:
+    now = _clock(now)
+    if not platform.strip() or not chat_id.strip():
+        raise UsageError("notify-subscribe needs --platform and --chat-id")
+
+    def tx(c: Conn) -> dict:
+        _row(c, task_id)
+        c.execute("INSERT INTO notify_subs (task_id, platform, chat_id, thread_id, user_id, created_at) "
+                  "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, platform, chat_id, thread_id) "
+                  "DO UPDATE SET user_id = excluded.user_id",
+                  (task_id, platform.strip(), chat_id.strip(), thread_id or "", user_id, now))
+        return {"task_id": task_id, "platform": platform.strip(), "chat_id": chat_id.strip()}
+
+    return db.write(conn, tx)
+
+
+def notify_unsubscribe(conn: Conn, task_id: str, *, platform: str, chat_id: str,
+                       thread_id: str | None = None) -> dict:
+    def tx(c: Conn) -> dict:
+        gone = c.execute("DELETE FROM notify_subs WHERE task_id = ? AND platform = ? AND chat_id = ? "
+                         "AND (? IS NULL OR thread_id = ?)",
+                         (task_id, platform, chat_id, thread_id, thread_id)).rowcount
+        if not gone:
+            raise NotFound(f"no subscription of {platform}:{chat_id} on {task_id}")
+        return {"task_id": task_id, "removed": gone}
+
+    return db.write(conn, tx)
