@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from typing import TYPE_CHECKING
 
-from kanban_tui.config import Config
 from kanban_tui.kernel import db
 from kanban_tui.paths import Paths
 
+if TYPE_CHECKING:
+    from kanban_tui.config import Config
+
 
 class Gateway:
-    def __init__(self, paths: Paths, config: Config):
+    def __init__(self, paths: Paths, config: "Config"):
         self.paths = paths
         self.config = config
         self._local = threading.local()
