@@ -1,0 +1,337 @@
+"""`<home>/config.yaml` -> typed settings (SPEC 10).
+
+Every problem is one line naming the file, the line and the dotted key. Unknown keys are
+errors, never dropped. PyYAML is imported only when a config file is actually read.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from kanban_tui.errors import ConfigError
+
+ROLES = ("worker", "orchestrator")
+DEFAULT_SKILL_ARGS = ("--skills", "{skill}")
+
+
+@dataclass
+class DispatchSettings:
+    interval_seconds: float = 60.0
+    max_workers: int = 4
+    failure_limit: int = 3
+    claim_ttl_seconds: int = 900
+
+
+@dataclass
+class Profile:
+    name: str
+    command: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    max_workers: int | None = None
+    skill_args: list[str] = field(default_factory=lambda: list(DEFAULT_SKILL_ARGS))
+    role: str = "worker"
+
+
+@dataclass
+class UISettings:
+    lanes_by_profile: bool = True
+    theme: str | None = None
+
+
+@dataclass
+class NotifySettings:
+    command: list[str] | None = None
+
+
+@dataclass
+class Config:
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
+    default_command: list[str] | None = None
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    ui: UISettings = field(default_factory=UISettings)
+    keymap: dict[str, str] = field(default_factory=dict)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+
+    def profile(self, assignee: str | None) -> Profile | None:
+        if assignee is None:
+            return None
+        return self.profiles.get(assignee.strip().lower())
+
+    def command_for(self, assignee: str | None) -> list[str] | None:
+        """The profile's command, else `default_command`; None means not spawnable."""
+        profile = self.profile(assignee)
+        if profile is not None and profile.command is not None:
+            return profile.command
+        return self.default_command
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a config file; a missing file means all defaults."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {_reason(exc)}") from None
+
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        return _Reader(path, loader).config(root)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f"{mark.line + 1}:" if mark else ""
+        raise ConfigError(f"{path}:{line} invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+_KNOWN = {
+    "": ("dispatch", "default_command", "profiles", "ui", "keymap", "notify"),
+    "dispatch": ("interval_seconds", "max_workers", "failure_limit", "claim_ttl_seconds"),
+    "profile": ("command", "env", "max_workers", "skill_args", "role"),
+    "ui": ("lanes_by_profile", "theme"),
+    "notify": ("command",),
+}
+
+
+class _Reader:
+    """Walks composed YAML nodes (not plain data) so every value keeps its line number."""
+
+    def __init__(self, path: Path, loader: Any):
+        import yaml
+
+        self.yaml = yaml
+        self.path = path
+        self.loader = loader
+
+    def error(self, node: Any, key: str, problem: str) -> ConfigError:
+        label = f" {key}:" if key else ""
+        return ConfigError(f"{self.path}:{node.start_mark.line + 1}:{label} {problem}")
+
+    # -- sections ---------------------------------------------------------------------
+
+    def config(self, root: Any) -> Config:
+        entries = self.mapping(root, "", _KNOWN[""])
+        config = Config()
+        if "dispatch" in entries:
+            config.dispatch = self.dispatch(entries["dispatch"])
+        if "default_command" in entries:
+            config.default_command = self.command(entries["default_command"], "default_command")
+        if "profiles" in entries:
+            config.profiles = self.profiles(entries["profiles"])
+        if "ui" in entries:
+            config.ui = self.ui(entries["ui"])
+        if "keymap" in entries:
+            config.keymap = self.string_map(entries["keymap"], "keymap")
+        if "notify" in entries:
+            notify = self.mapping(entries["notify"], "notify", _KNOWN["notify"])
+            if "command" in notify:
+                config.notify.command = self.command(notify["command"], "notify.command")
+        return config
+
+    def dispatch(self, node: Any) -> DispatchSettings:
+        entries = self.mapping(node, "dispatch", _KNOWN["dispatch"])
+        settings = DispatchSettings()
+        readers: dict[str, Callable[[Any, str], Any]] = {
+            "interval_seconds": self.positive_number, "max_workers": self.positive_int,
+            "failure_limit": self.positive_int, "claim_ttl_seconds": self.positive_int,
+        }
+        for name, value in entries.items():
+            setattr(settings, name, readers[name](value, f"dispatch.{name}"))
+        return settings
+
+    def profiles(self, node: Any) -> dict[str, Profile]:
+        profiles: dict[str, Profile] = {}
+        first_line: dict[str, int] = {}
+        for key_node, raw_name, value in self.pairs(node, "profiles", None):
+            name = raw_name.strip().lower()
+            if not name:
+                raise self.error(key_node, "profiles", "a profile name must not be empty")
+            if name in profiles:
+                raise self.error(key_node, f"profiles.{name}",
+                                 f"duplicate profile (same name as on line {first_line[name]})")
+            first_line[name] = key_node.start_mark.line + 1
+            profiles[name] = self.profile(name, value)
+        return profiles
+
+    def profile(self, name: str, node: Any) -> Profile:
+        prefix = f"profiles.{name}"
+        entries = self.mapping(node, prefix, _KNOWN["profile"])
+        profile = Profile(name=name)
+        if "command" in entries:
+            profile.command = self.command(entries["command"], f"{prefix}.command")
+        if "env" in entries:
+            profile.env = self.string_map(entries["env"], f"{prefix}.env")
+        if "max_workers" in entries and not self.is_null(entries["max_workers"]):
+            profile.max_workers = self.positive_int(entries["max_workers"], f"{prefix}.max_workers")
+        if "skill_args" in entries:
+            profile.skill_args = self.argv(entries["skill_args"], f"{prefix}.skill_args", allow_empty=True)
+        if "role" in entries:
+            profile.role = self.choice(entries["role"], f"{prefix}.role", ROLES)
+        return profile
+
+    def ui(self, node: Any) -> UISettings:
+        entries = self.mapping(node, "ui", _KNOWN["ui"])
+        settings = UISettings()
+        if "lanes_by_profile" in entries:
+            settings.lanes_by_profile = self.boolean(entries["lanes_by_profile"], "ui.lanes_by_profile")
+        if "theme" in entries and not self.is_null(entries["theme"]):
+            settings.theme = self.string(entries["theme"], "ui.theme")
+        return settings
+
+    # -- shapes -----------------------------------------------------------------------
+
+    def mapping(self, node: Any, key: str, known: tuple[str, ...] | None) -> dict[str, Any]:
+        """Key text -> value node."""
+        return {name: value for _, name, value in self.pairs(node, key, known)}
+
+    def pairs(self, node: Any, key: str, known: tuple[str, ...] | None) -> list[tuple[Any, str, Any]]:
+        """(key node, key text, value node); null is empty, duplicate and unknown keys are errors."""
+        if node is None or self.is_null(node):
+            return []
+        if not isinstance(node, self.yaml.MappingNode):
+            raise self.error(node, key, f"expected a mapping, got {self.describe(node)}")
+        pairs = []
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, self.yaml.ScalarNode):
+                raise self.error(key_node, key, "keys must be plain strings")
+            name = key_node.value
+            dotted = f"{key}.{name}" if key else name
+            if known is not None and name not in known:
+                raise self.error(key_node, dotted, f"unknown key (known: {', '.join(known)})")
+            if name in first_line:
+                raise self.error(key_node, dotted, f"duplicate key (first on line {first_line[name]})")
+            first_line[name] = key_node.start_mark.line + 1
+            pairs.append((key_node, name, value_node))
+        return pairs
+
+    def is_null(self, node: Any) -> bool:
+        return isinstance(node, self.yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+    def scalar(self, node: Any) -> Any:
+        if not isinstance(node, self.yaml.ScalarNode):
+            return node
+        return self.loader.construct_object(node)
+
+    def describe(self, node: Any) -> str:
+        if isinstance(node, self.yaml.MappingNode):
+            return "a mapping"
+        if isinstance(node, self.yaml.SequenceNode):
+            return "a list"
+        if self.is_null(node):
+            return "null"
+        return repr(node.value)
+
+    # -- values -----------------------------------------------------------------------
+
+    def positive_int(self, node: Any, key: str) -> int:
+        value = self.scalar(node)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise self.error(node, key, f"expected a positive integer, got {self.describe(node)}")
+        return value
+
+    def positive_number(self, node: Any, key: str) -> float:
+        value = self.scalar(node)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            raise self.error(node, key, f"expected a positive number, got {self.describe(node)}")
+        return float(value)
+
+    def boolean(self, node: Any, key: str) -> bool:
+        value = self.scalar(node)
+        if not isinstance(value, bool):
+            raise self.error(node, key, f"expected true or false, got {self.describe(node)}")
+        return value
+
+    def string(self, node: Any, key: str) -> str:
+        """Scalar text as written, so `3` is '3' and `yes` stays 'yes'."""
+        if not isinstance(node, self.yaml.ScalarNode) or self.is_null(node):
+            raise self.error(node, key, f"expected a string, got {self.describe(node)}")
+        return node.value
+
+    def choice(self, node: Any, key: str, choices: tuple[str, ...]) -> str:
+        value = self.string(node, key)
+        if value not in choices:
+            raise self.error(node, key, f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def string_map(self, node: Any, key: str) -> dict[str, str]:
+        return {name: self.string(value, f"{key}.{name}")
+                for name, value in self.mapping(node, key, None).items()}
+
+    def command(self, node: Any, key: str) -> list[str] | None:
+        if self.is_null(node):
+            return None
+        return self.argv(node, key, allow_empty=False)
+
+    def argv(self, node: Any, key: str, *, allow_empty: bool) -> list[str]:
+        """A list of strings, or one string split shell-style (never run through a shell)."""
+        if isinstance(node, self.yaml.SequenceNode):
+            words = [self.string(item, key) for item in node.value]
+        elif isinstance(node, self.yaml.ScalarNode) and not self.is_null(node):
+            try:
+                words = shlex.split(node.value)
+            except ValueError as exc:
+                raise self.error(node, key, f"cannot split command: {exc}") from None
+        else:
+            raise self.error(node, key, f"expected a list or a string, got {self.describe(node)}")
+        if not words and not allow_empty:
+            raise self.error(node, key, "the command must not be empty")
+        return words
+
+
+def default_config_text() -> str:
+    """The commented template `init` writes into a fresh home; it loads as the defaults."""
+    return _DEFAULT_CONFIG_TEXT
+
+
+_DEFAULT_CONFIG_TEXT = """\
+# kanban-tui configuration. Every key is optional; the values below are the defaults.
+# A typo or a wrong type is reported with the file and line, never silently ignored.
+
+dispatch:
+  interval_seconds: 60      # seconds between ticks (the dispatcher also wakes on board changes)
+  max_workers: 4            # live workers across the whole board
+  failure_limit: 3          # consecutive failures before a task gives up and is blocked
+  claim_ttl_seconds: 900    # lease length; worker heartbeats extend it
+
+# Command for assignees without a profile entry. null: such tasks are not spawnable.
+# A list, or a string split shell-style (never run through a shell). Placeholders:
+#   {task_id} {profile} {workspace} {prompt} {home} {db}, and an element exactly
+#   {skill_args}, which expands to the profile's skill_args once per skill.
+default_command: null
+# default_command: ["hermes", "-p", "{profile}", "chat", "-q", "{prompt}"]
+
+profiles: {}
+# profiles:
+#   backend-dev:
+#     command: ["my-agent", "--task", "{task_id}", "{skill_args}"]
+#     env: {MODEL: fast}                  # added to the worker's environment (wins)
+#     max_workers: 1                      # live workers for this profile
+#     skill_args: ["--skills", "{skill}"] # repeated per skill, kanban-worker first
+#   techlead:
+#     command: "my-agent --plan {prompt}"
+#     role: orchestrator                  # worker (default) or orchestrator
+
+ui:
+  lanes_by_profile: true    # group In progress by profile
+  theme: null               # a Textual theme name
+
+keymap: {}                  # binding id -> keys, e.g. {some_binding: "ctrl+k"}
+
+notify:
+  command: null             # run with each subscribed event as JSON on stdin
+"""
