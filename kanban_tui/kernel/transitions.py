@@ -323,14 +323,19 @@ def claim(conn: Conn, task_id: str, *, ttl: float = DEFAULT_CLAIM_TTL, max_worke
     expires = now + ttl
 
     def tx(c: Conn) -> dict:
-        live, profile_live, open_parent, assignee = c.execute(
-            "SELECT (SELECT count(*) FROM tasks WHERE status = 'running'), "
-            "(SELECT count(*) FROM tasks WHERE status = 'running' AND assignee = t.assignee), "
+        # Counting stops at the cap (LIMIT), so a claim costs O(cap), not O(running tasks).
+        live, profile_live, open_parent, assignee, status = c.execute(
+            "SELECT (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE status = 'running' LIMIT ?)), "
+            "(SELECT count(*) FROM (SELECT 1 FROM tasks WHERE status = 'running' AND assignee = t.assignee "
+            "  LIMIT ?)), "
             "(SELECT l.parent_id FROM task_links l JOIN tasks p ON p.id = l.parent_id "
-            "  WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived') LIMIT 1), t.assignee "
-            "FROM tasks t WHERE t.id = ?", (task_id,)).fetchone() or (None, None, None, None)
+            "  WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived') LIMIT 1), t.assignee, t.status "
+            "FROM tasks t WHERE t.id = ?",
+            (max_workers or 0, profile_max_workers or 0, task_id)).fetchone() or (None,) * 5
         if live is None:
             raise NotFound(f"no task {task_id}")
+        if status != "ready":
+            raise Refused(f"cannot claim {task_id}: it is {status} (needs ready)")
         if max_workers is not None and live >= max_workers:
             raise Refused(f"cannot claim {task_id}: board cap reached ({live}/{max_workers} workers running)")
         if profile_max_workers is not None and profile_live >= profile_max_workers:

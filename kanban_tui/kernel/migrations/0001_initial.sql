@@ -36,8 +36,11 @@ CREATE TABLE tasks (
 ) STRICT;
 
 CREATE INDEX tasks_by_column ON tasks (status, priority DESC, created_at, id);
-CREATE INDEX tasks_by_assignee ON tasks (assignee, status);
-CREATE INDEX tasks_by_tenant ON tasks (tenant, status);
+-- Filters index the name alone, so a status change does not rewrite them; the partial index
+-- keeps per-profile cap checks O(running) without touching it on other moves.
+CREATE INDEX tasks_by_assignee ON tasks (assignee);
+CREATE INDEX tasks_by_tenant ON tasks (tenant);
+CREATE INDEX tasks_running_by_assignee ON tasks (assignee) WHERE status = 'running';
 CREATE UNIQUE INDEX tasks_live_idempotency_key ON tasks (idempotency_key)
     WHERE idempotency_key IS NOT NULL AND status <> 'archived';
 
@@ -52,7 +55,7 @@ CREATE TABLE task_links (
 CREATE INDEX task_links_by_child ON task_links (child_id, parent_id);
 
 CREATE TABLE task_runs (
-    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                 INTEGER PRIMARY KEY,
     task_id            TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
     profile            TEXT,
     status             TEXT NOT NULL CHECK (status IN ('running','ended')),
@@ -78,7 +81,7 @@ CREATE UNIQUE INDEX task_runs_one_open_per_task ON task_runs (task_id) WHERE sta
 CREATE INDEX task_runs_by_task ON task_runs (task_id, id);
 
 CREATE TABLE task_comments (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         INTEGER PRIMARY KEY,
     task_id    TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
     author     TEXT NOT NULL,
     body       TEXT NOT NULL CHECK (length(trim(body)) > 0),
@@ -88,7 +91,7 @@ CREATE TABLE task_comments (
 CREATE INDEX task_comments_by_task ON task_comments (task_id, id);
 
 CREATE TABLE task_events (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         INTEGER PRIMARY KEY,
     task_id    TEXT REFERENCES tasks (id) ON DELETE CASCADE,
     run_id     INTEGER,
     kind       TEXT NOT NULL CHECK (kind IN (
@@ -101,7 +104,6 @@ CREATE TABLE task_events (
 ) STRICT;
 
 CREATE INDEX task_events_by_task ON task_events (task_id, id);
-CREATE INDEX task_events_by_time ON task_events (created_at);
 
 CREATE TABLE notify_subs (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,

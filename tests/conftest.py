@@ -1,0 +1,39 @@
+"""Shared fixtures: every test gets its own home on tmp_path and a clean KANBAN_* environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from kanban_tui import paths as paths_mod
+from kanban_tui.kernel import db
+
+NOW = 1_800_000_000.0  # a fixed clock for tests that stamp or compare time
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch, tmp_path_factory):
+    """No test may touch the real user home or inherit a worker identity from the shell."""
+    for name in ("KANBAN_TASK", "KANBAN_RUN_ID", "KANBAN_CLAIM_LOCK", "KANBAN_WORKSPACE", "KANBAN_DB",
+                 "KANBAN_PROFILE", "KANBAN_TENANT", "KANBAN_ROLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KANBAN_TUI_HOME", str(tmp_path_factory.mktemp("default-home")))
+
+
+@pytest.fixture
+def home(tmp_path):
+    """A fresh board home: Paths with the folders created."""
+    board_paths = paths_mod.resolve(home=tmp_path / "home")
+    paths_mod.ensure_home(board_paths)
+    return board_paths
+
+
+@pytest.fixture
+def conn(home):
+    connection = db.connect(home.db)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def now():
+    return NOW
