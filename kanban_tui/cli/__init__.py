@@ -1,0 +1,118 @@
+"""`kanban-tui [verb]`: the scriptable door into the kernel (SPEC 8).
+
+Verbs live in the modules of VERB_MODULES. Each has `register(subparsers)`, which adds its
+subparsers and points them at handlers with `parser.set_defaults(handler=fn)`;
+`fn(args, session) -> int | None` (None means 0) gets a `Session` (paths, lazy connection
+and config, caller identity). A module may also define `register_options(parser)` for
+top-level flags; such a flag picks its handler with
+`add_argument(..., dest="handler", action="store_const", const=fn)`. Verb modules must stay
+cheap to import (no Textual, YAML or psutil at module level): every call builds the parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sqlite3
+import sys
+from typing import Sequence
+
+from kanban_tui.errors import KanbanError, UsageError
+
+VERB_MODULES = (
+    "kanban_tui.cli.task_cmds",
+    "kanban_tui.cli.read_cmds",
+    "kanban_tui.cli.admin_cmds",
+)
+
+
+class _Exit(Exception):
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a mistake as one line (exit 2) and never exits the interpreter."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog.removeprefix('kanban-tui ')}: {message}"
+                         if self.prog != "kanban-tui" else message)
+
+    def exit(self, status: int = 0, message: str | None = None):
+        if message:
+            sys.stderr.write(message)
+        raise _Exit(status)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="kanban-tui", description="A terminal control room for a fleet of agent workers. "
+                    "Without a verb, opens the board.")
+    parser.add_argument("--home", help="board folder (default: $KANBAN_TUI_HOME or the user data dir)")
+    parser.add_argument("--db", help="database file (default: $KANBAN_DB or <home>/kanban.db)")
+    parser.set_defaults(handler=open_board)
+    subparsers = parser.add_subparsers(title="verbs", metavar="VERB")
+    for name in VERB_MODULES:
+        module = importlib.import_module(name)
+        module.register(subparsers)
+        if hasattr(module, "register_options"):
+            module.register_options(parser)
+    # --home/--db may also follow the verb; SUPPRESS keeps an absent one from hiding the global.
+    for verb_parser in {id(p): p for p in subparsers.choices.values()}.values():
+        verb_parser.add_argument("--home", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        verb_parser.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return parser
+
+
+def open_board(args: argparse.Namespace, session) -> int | None:
+    """No verb: open the Textual board, or print the list when the app is not installed."""
+    from importlib.util import find_spec
+
+    conn = session.open()  # the app's connections expect a migrated database
+    if find_spec("kanban_tui.app") is None:
+        from kanban_tui.cli import read_cmds
+
+        return read_cmds.print_list(conn)
+    from kanban_tui.app import run_app
+
+    config = session.config
+    session.close()
+    return run_app(session.paths, config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from kanban_tui.cli.output import inline
+
+    session = None
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")  # a non-UTF-8 terminal never crashes us
+    try:
+        args = build_parser().parse_args(argv)
+        from kanban_tui.cli.session import Session
+
+        session = Session(args.home, args.db)
+        status = args.handler(args, session) or 0
+        sys.stdout.flush()  # inside the try, so a closed pipe is reported like any other
+        return status
+    except _Exit as exc:
+        return exc.status
+    except KanbanError as exc:
+        sys.stderr.write(f"kanban-tui: {inline(exc.message)}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): point stdout at /dev/null so the final flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except sqlite3.Error as exc:
+        sys.stderr.write(f"kanban-tui: database error: {inline(exc)}\n")
+        return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"kanban-tui: {inline(where + (exc.strerror or str(exc)))}\n")
+        return 1
+    finally:
+        if session is not None:
+            session.close()

@@ -1,0 +1,326 @@
+"""Verbs that read the board: list, show, runs, log, context, stats, assignees, tail, watch."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from kanban_tui.cli import output
+from kanban_tui.errors import NotFound, UsageError
+from kanban_tui.kernel import queries
+from kanban_tui.kernel.models import COLUMNS, EVENT_KINDS, STATUSES, normalize_profile
+
+POLL_SECONDS = 0.2
+SHOW_EVENTS = 30
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("list", aliases=["ls"], help="list cards by column, priority and age")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--mine", action="store_true", help="assigned to $KANBAN_PROFILE (else $USER)")
+    who.add_argument("--assignee")
+    p.add_argument("--status", choices=STATUSES)
+    p.add_argument("--tenant")
+    p.add_argument("--archived", action="store_true", help="include archived cards")
+    _json_flag(p)
+    p.set_defaults(handler=list_cmd)
+
+    p = subparsers.add_parser("show", help="a card with its links, comments, runs and events")
+    p.add_argument("id")
+    _json_flag(p)
+    p.set_defaults(handler=show)
+
+    p = subparsers.add_parser("runs", help="every attempt at a card")
+    p.add_argument("id")
+    _json_flag(p)
+    p.set_defaults(handler=runs)
+
+    p = subparsers.add_parser("log", help="print a card's worker log")
+    p.add_argument("id")
+    p.add_argument("--tail", type=_positive_int, metavar="BYTES", help="only the last BYTES bytes")
+    p.set_defaults(handler=log)
+
+    p = subparsers.add_parser("context", help="the markdown context a worker receives")
+    p.add_argument("id")
+    p.set_defaults(handler=context)
+
+    p = subparsers.add_parser("stats", help="counts by status and assignee, dispatcher health")
+    _json_flag(p)
+    p.set_defaults(handler=stats)
+
+    p = subparsers.add_parser("assignees", help="assignees on the board and configured profiles")
+    _json_flag(p)
+    p.set_defaults(handler=assignees)
+
+    p = subparsers.add_parser("tail", help="a card's events, then follow until Ctrl-C")
+    p.add_argument("id")
+    _json_flag(p, "print events as JSON lines")
+    p.set_defaults(handler=tail)
+
+    p = subparsers.add_parser("watch", help="new events board-wide until Ctrl-C")
+    p.add_argument("--assignee")
+    p.add_argument("--tenant")
+    p.add_argument("--kinds", metavar="a,b", help="only these event kinds")
+    _json_flag(p, "print events as JSON lines")
+    p.set_defaults(handler=watch)
+
+
+def _json_flag(parser, text: str = "print JSON") -> None:
+    parser.add_argument("--json", action="store_true", help=text)
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+# ---------------------------------------------------------------- list and show
+
+def list_cmd(args, session) -> int:
+    assignee = session.own_profile() if args.mine else args.assignee
+    filters = dict(assignee=normalize_profile(assignee), status=args.status, tenant=args.tenant,
+                   include_archived=args.archived)
+    if args.json:
+        output.emit_json(queries.list_tasks(session.conn, **filters))
+        return 0
+    return print_list(session.conn, **filters)
+
+
+def print_list(conn, **filters) -> int:
+    tasks = queries.list_tasks(conn, **filters)
+    if not tasks:
+        output.line("No tasks.")
+        return 0
+    output.table(("ID", "STATUS", "PRI", "ASSIGNEE", "TENANT", "TITLE"),
+                 ((t["id"], t["status"], str(t["priority"]), output.inline(t["assignee"]),
+                   output.inline(t["tenant"]), output.inline(t["title"])) for t in tasks))
+    return 0
+
+
+def show(args, session) -> int:
+    task_id = session.task_id(args.id)
+    detail = queries.show(session.conn, task_id, event_limit=None if args.json else SHOW_EVENTS)
+    if args.json:
+        output.emit_json(detail)
+        return 0
+    task = detail["task"]
+    out = [f"{task['id']}  {output.inline(task['title'])}", *_meta_lines(task)]
+    if task["body"]:
+        out += ["", "Body", output.indented(task["body"])]
+    if task["result"]:
+        out += ["", "Result", output.indented(task["result"])]
+    for heading in ("parents", "children"):
+        if detail[heading]:
+            out += ["", heading.capitalize(), *_related_lines(detail[heading])]
+    if detail["comments"]:
+        out += ["", "Comments"]
+        for item in detail["comments"]:
+            out += [f"  [{output.when(item['created_at'])}] {output.inline(item['author'])}",
+                    output.indented(item["body"], "    ")]
+    if detail["runs"]:
+        out += ["", "Runs", *("  " + text for text in _run_lines(detail["runs"]))]
+    if detail["events"]:
+        out += ["", "Recent events", *("  " + _event_line(event) for event in detail["events"])]
+    output.line("\n".join(out))
+    return 0
+
+
+def _meta_lines(task: dict) -> list[str]:
+    inline = output.inline
+    lines = [
+        f"status: {task['status']}   priority: {task['priority']}   assignee: {inline(task['assignee'])}"
+        f"   tenant: {inline(task['tenant'])}",
+        f"created: {output.when(task['created_at'])} by {inline(task['created_by'])}"
+        f"   started: {output.when(task['started_at'])}   completed: {output.when(task['completed_at'])}",
+        f"workspace: {task['workspace_kind']}"
+        + (f" {inline(task['workspace_path'])}" if task["workspace_path"] else ""),
+    ]
+    extras = []
+    if task["skills"]:
+        extras.append(f"skills: {inline(', '.join(task['skills']))}")
+    if task["max_runtime_seconds"]:
+        extras.append(f"max runtime: {output.duration(task['max_runtime_seconds'])}")
+    if task["idempotency_key"]:
+        extras.append(f"idempotency key: {inline(task['idempotency_key'])}")
+    if extras:
+        lines.append("   ".join(extras))
+    if task["current_run_id"] is not None:
+        lines.append(f"run: {task['current_run_id']}   pid: {inline(task['worker_pid'])}"
+                     f"   lease until: {output.when(task['claim_expires'])}"
+                     f"   heartbeat: {output.when(task['last_heartbeat_at'])}")
+    if task["consecutive_failures"]:
+        lines.append(f"failures: {task['consecutive_failures']}   last error: "
+                     f"{inline(task['last_failure_error'])}")
+    return lines
+
+
+def _related_lines(tasks: list[dict]) -> list[str]:
+    return ["  " + text for text in output.columns(
+        ("ID", "STATUS", "ASSIGNEE", "TITLE"),
+        ((t["id"], t["status"], output.inline(t["assignee"]), output.inline(t["title"])) for t in tasks))]
+
+
+def _run_lines(run_list: list[dict]) -> list[str]:
+    """`#  OUTCOME  PROFILE  ELAPSED  STARTED` rows, each followed by its summary and error."""
+    now = time.time()
+    rows = [(str(number), run["outcome"] or run["status"], output.inline(run["profile"]),
+             output.duration((run["ended_at"] or now) - run["started_at"]), output.when(run["started_at"]))
+            for number, run in enumerate(run_list, 1)]
+    header, *formatted = output.columns(("#", "OUTCOME", "PROFILE", "ELAPSED", "STARTED"), rows)
+    lines = [header]
+    for text, run in zip(formatted, run_list):
+        lines.append(text)
+        if run["summary"]:
+            lines.append("   → " + output.block(run["summary"]).replace("\n", "\n     "))
+        if run["error"]:
+            lines.append("   ! " + output.block(run["error"]).replace("\n", "\n     "))
+        if run["metadata"]:
+            lines.append("   metadata " + output.compact_json(run["metadata"]))
+    return lines
+
+
+def runs(args, session) -> int:
+    task_id = session.task_id(args.id)
+    run_list = queries.runs(session.conn, task_id)
+    if args.json:
+        output.emit_json(run_list)
+    elif run_list:
+        output.line("\n".join(_run_lines(run_list)))
+    else:
+        output.line(f"{task_id} has no runs yet.")
+    return 0
+
+
+# ---------------------------------------------------------------- log and context
+
+def log(args, session) -> int:
+    task_id = session.task_id(args.id)
+    path = session.paths.log_for(task_id)
+    try:
+        with open(path, "rb") as handle:
+            if args.tail:
+                size = handle.seek(0, 2)
+                handle.seek(max(0, size - args.tail))
+            data = handle.read()
+    except FileNotFoundError:
+        raise NotFound(f"no log for {task_id} yet ({path})") from None
+    sys.stdout.write(output.block(data.decode("utf-8", errors="replace")))
+    return 0
+
+
+def context(args, session) -> int:
+    from kanban_tui.kernel.context import worker_context
+
+    task_id = session.task_id(args.id)
+    output.line(output.block(worker_context(session.conn, task_id)))
+    return 0
+
+
+# ---------------------------------------------------------------- stats and assignees
+
+def stats(args, session) -> int:
+    from kanban_tui.kernel import lease
+
+    report = queries.stats(session.conn)
+    report["dispatcher"] = lease.status(session.conn) or {
+        "leader": None, "last_tick_at": None, "live_workers": report["by_status"]["running"],
+        "max_workers": session.config.dispatch.max_workers}
+    if args.json:
+        output.emit_json(report)
+        return 0
+    by_status = report["by_status"]
+    out = ["Tasks: " + "  ".join(f"{status} {by_status[status]}" for status in STATUSES)]
+    if report["oldest_ready_age_seconds"] is not None:
+        out.append(f"Oldest ready: {output.duration(report['oldest_ready_age_seconds'])}")
+    out.append("Dispatcher: " + _dispatcher_text(report["dispatcher"]))
+    if report["by_assignee"]:
+        out += ["", *output.columns(("ASSIGNEE", *(s.upper() for s in COLUMNS)),
+                                    ((output.inline(name), *(str(counts[s]) for s in COLUMNS))
+                                     for name, counts in report["by_assignee"].items()))]
+    output.line("\n".join(out))
+    return 0
+
+
+def _dispatcher_text(status: dict) -> str:
+    workers = f"workers {status['live_workers']}/{status['max_workers']}"
+    if status["leader"] is None:
+        return f"none leading, {workers}"
+    return f"{output.inline(status['leader'])}, last tick {output.when(status['last_tick_at'])}, {workers}"
+
+
+def assignees(args, session) -> int:
+    rows = queries.assignees(session.conn, session.config.profiles)
+    if args.json:
+        output.emit_json(rows)
+    elif rows:
+        output.table(("NAME", "CONFIGURED", *(s.upper() for s in COLUMNS)),
+                     ((output.inline(row["name"]), "yes" if row["configured"] else "no",
+                       *(str(row["counts"][s]) for s in COLUMNS)) for row in rows))
+    else:
+        output.line("No assignees and no configured profiles.")
+    return 0
+
+
+# ---------------------------------------------------------------- tail and watch
+
+def tail(args, session) -> int:
+    conn = session.conn
+    task_id = session.task_id(args.id)
+
+    def show_event(event: dict) -> None:
+        if args.json:
+            output.emit_json(event)
+        else:
+            output.line(_event_line(event))
+
+    return _follow(lambda after: queries.events(conn, task_id, after=after), show_event, cursor=0)
+
+
+def watch(args, session) -> int:
+    conn = session.conn
+    kinds = _kinds(args.kinds)
+    assignee = normalize_profile(args.assignee)
+
+    def fetch(after: int) -> list[dict]:
+        return queries.watch_events(conn, after=after, kinds=kinds, tenant=args.tenant, assignee=assignee)
+
+    def show_event(event: dict) -> None:
+        if args.json:
+            output.emit_json(event)
+        else:
+            output.line(f"[{output.when(event['created_at'])}] {event['task_id'] or '-'} {event['kind']} "
+                        f"(@{output.inline(event['assignee'])}) {output.compact_json(event['payload'])}")
+
+    return _follow(fetch, show_event, cursor=queries.max_event_id(conn))
+
+
+def _kinds(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    kinds = [kind.strip() for kind in text.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in EVENT_KINDS]
+    if unknown or not kinds:
+        raise UsageError(f"--kinds: unknown event kind {', '.join(unknown) or repr(text)} "
+                         f"(known: {', '.join(EVENT_KINDS)})")
+    return kinds
+
+
+def _event_line(event: dict) -> str:
+    return f"[{output.when(event['created_at'])}] {event['kind']} {output.compact_json(event['payload'])}"
+
+
+def _follow(fetch, show_event, *, cursor: int) -> int:
+    """Print what fetch(cursor) returns, then poll the event cursor until interrupted."""
+    while True:
+        for event in fetch(cursor):
+            show_event(event)
+            cursor = event["id"]
+        sys.stdout.flush()
+        time.sleep(POLL_SECONDS)

@@ -1,0 +1,96 @@
+"""What a verb handler gets besides its arguments: the board, the config and who is calling."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from typing import TYPE_CHECKING, Mapping
+
+from kanban_tui import paths as paths_module
+from kanban_tui.errors import Refused, UsageError
+
+if TYPE_CHECKING:
+    from kanban_tui.config import Config
+
+
+class Session:
+    """Opens the home and database on first use (creating a fresh home) and config on demand."""
+
+    def __init__(self, home: str | None, db: str | None, env: Mapping[str, str] | None = None):
+        self.env = os.environ if env is None else env
+        self.paths = paths_module.resolve(home, db, self.env)
+        self._conn: sqlite3.Connection | None = None
+        self._config: Config | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._conn or self.open()
+
+    def open(self) -> sqlite3.Connection:
+        """Create the home when missing and open (and migrate) the database."""
+        if self._conn is None:
+            from kanban_tui.kernel import db
+
+            paths_module.ensure_home(self.paths)
+            self._conn = db.connect(self.paths.db)
+        return self._conn
+
+    @property
+    def config(self) -> "Config":
+        if self._config is None:
+            from kanban_tui.config import load_config
+
+            self._config = load_config(self.paths.config)
+        return self._config
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def task_id(self, text: str) -> str:
+        """A full id or unique prefix -> the full id."""
+        from kanban_tui.kernel import queries
+
+        return queries.resolve_id(self.conn, text)
+
+    def task_ids(self, texts: list[str]) -> list[str]:
+        """Resolve every id before acting on any, so a typo changes nothing."""
+        return list(dict.fromkeys(self.task_id(text) for text in texts))
+
+    # -- who is calling -----------------------------------------------------------------
+
+    @property
+    def worker_task(self) -> str | None:
+        """The task this process works on when the dispatcher spawned it (KANBAN_TASK)."""
+        return self.env.get("KANBAN_TASK") or None
+
+    @property
+    def worker_run_id(self) -> int | None:
+        if not self.worker_task:
+            return None
+        try:
+            return int(self.env.get("KANBAN_RUN_ID", ""))
+        except ValueError:
+            return None
+
+    def check_worker_scope(self, task_id: str) -> None:
+        """A worker may only change its own task's lifecycle (the kernel also checks the run id)."""
+        if self.worker_task and task_id != self.worker_task:
+            raise Refused(f"worker is scoped to task {self.worker_task}; refusing to mutate {task_id}")
+
+    def identity(self, explicit: str | None = None, flag: str = "--author") -> str:
+        """Who signs comments and new cards: a worker's profile, else the flag, else $USER."""
+        user = self.env.get("USER") or "operator"
+        if self.worker_task:
+            if explicit is not None:
+                raise Refused(f"{flag} is refused inside a worker: workers sign as their profile")
+            return self.env.get("KANBAN_PROFILE") or user
+        return (explicit or "").strip() or user
+
+    def own_profile(self) -> str:
+        """`--mine`: KANBAN_PROFILE, else $USER."""
+        name = self.env.get("KANBAN_PROFILE") or self.env.get("USER")
+        if not name:
+            raise UsageError("--mine needs KANBAN_PROFILE or USER in the environment")
+        return name
