@@ -24,6 +24,7 @@ VERB_MODULES = (
     "kanban_tui.cli.task_cmds",
     "kanban_tui.cli.read_cmds",
     "kanban_tui.cli.admin_cmds",
+    "kanban_tui.cli.tool_cmd",
 )
 
 

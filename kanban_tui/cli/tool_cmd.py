@@ -1,0 +1,75 @@
+"""`kanban-tui tool NAME [JSON|-]`, `kanban-tui tool --list` and `kanban-tui mcp`.
+
+The shell and MCP surfaces of the worker tools (kanban_tui.tools). `tool` always prints one
+JSON object: the tool's result (exit 0 when ok, 1 when not) or, for arguments that are not a
+JSON object, an error in the same shape (exit 2), so an agent reading stdout never has to
+parse a stderr message.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from kanban_tui.errors import UsageError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("tool", help="call a worker tool with JSON arguments (prints JSON)")
+    p.add_argument("name", nargs="?", help="tool name, e.g. kanban_heartbeat")
+    p.add_argument("arguments", nargs="?", metavar="JSON|-",
+                   help="a JSON object of arguments, or - to read it from stdin (default {})")
+    p.add_argument("--list", action="store_true", help="print the schemas of the tools this caller may use")
+    p.set_defaults(handler=tool)
+
+    p = subparsers.add_parser("mcp", help="serve the worker tools over MCP on stdin/stdout")
+    p.set_defaults(handler=mcp)
+
+
+def _print(value) -> None:
+    indent = 2 if sys.stdout.isatty() else None
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=indent) + "\n")
+
+
+def _parse_arguments(text: str | None) -> dict:
+    """The JSON arguments (stdin for '-'); raises ValueError with a one-line reason."""
+    if text == "-":
+        text = sys.stdin.read()
+    if text is None or not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"arguments are not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(value, dict):
+        raise ValueError("arguments must be a JSON object, e.g. '{\"note\": \"tests pass\"}'")
+    return value
+
+
+def tool(args, session) -> int:
+    from kanban_tui import tools
+
+    if args.list:
+        if args.name or args.arguments:
+            raise UsageError("tool --list takes no tool name or arguments")
+        _print([tools.SCHEMAS[name] for name in tools.available_tools(session.env)])
+        return 0
+    if not args.name:
+        raise UsageError("tool: give a tool name (see `kanban-tui tool --list`)")
+    try:
+        arguments = _parse_arguments(args.arguments)
+    except ValueError as exc:
+        _print({"ok": False, "error": str(exc)})
+        return 2
+    result = tools.call(args.name, arguments, env=session.env, conn=session.open())
+    _print(result)
+    return 0 if result["ok"] else 1
+
+
+def mcp(args, session) -> int:
+    from kanban_tui.mcp_server import serve
+
+    session.open()  # create the home and migrate now, so a bad database fails at start
+    session.close()
+    serve({**session.env, "KANBAN_DB": str(session.paths.db), "KANBAN_TUI_HOME": str(session.paths.home)})
+    return 0

@@ -1,0 +1,57 @@
+"""The worker tools over MCP stdio (`kanban-tui mcp`), built on the official `mcp` SDK.
+
+It lists exactly the tools `tools.available_tools()` grants this process, with the same
+schemas, and answers each call with the tool's JSON result as text (plus the same object as
+structured content); `isError` is set when the result says `ok: false`, so the model sees the
+refusal and can correct itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Mapping
+
+import anyio
+import mcp_types as types
+from mcp.server import Server
+from mcp.server.stdio import stdio_server
+
+from kanban_tui import __version__, tools
+
+INSTRUCTIONS = (
+    "Tools for a kanban board of agent tasks. A worker starts with kanban_show, heartbeats with "
+    "kanban_heartbeat during long work, and ends with exactly one kanban_complete (summary + "
+    "metadata) or kanban_block (a specific question for a human).")
+
+
+def _tool(name: str) -> types.Tool:
+    schema = tools.SCHEMAS[name]
+    return types.Tool(name=name, description=schema["description"], input_schema=schema["input_schema"])
+
+
+def build_server(env: Mapping[str, str]) -> Server:
+    """A server whose tool calls run as the caller that env describes (see tools.Caller)."""
+
+    async def list_tools(ctx, params) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=[_tool(name) for name in tools.available_tools(env)])
+
+    async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
+        # SQLite waits out locks with blocking sleeps: keep them off the event loop.
+        result = await anyio.to_thread.run_sync(lambda: tools.call(params.name, params.arguments, env=env))
+        text = json.dumps(result, ensure_ascii=False)
+        return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=result,
+                                    is_error=not result["ok"])
+
+    return Server("kanban-tui", version=__version__, instructions=INSTRUCTIONS,
+                  on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+async def _serve(env: Mapping[str, str]) -> None:
+    server = build_server(env)
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def serve(env: Mapping[str, str]) -> None:
+    """Serve MCP on stdin/stdout until the client closes the connection."""
+    anyio.run(_serve, env)
