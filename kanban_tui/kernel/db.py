@@ -23,7 +23,6 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
 # After the busy timeout, keep retrying (with jitter) for this long before giving up.
 RETRY_DEADLINE_SECONDS = 30.0
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def _migrations() -> list[tuple[int, str, str]]:
@@ -45,24 +44,24 @@ def _is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
-def _check_file(path: Path) -> None:
-    """Refuse a file that exists but is not an SQLite database, before SQLite touches it."""
+def _check_header(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file that exists but is not an SQLite database, before anything writes to it.
+
+    SQLite reads the header itself: opening the file from Python and closing it again would
+    drop every POSIX lock this process holds on it, so another process closing its last
+    connection could delete the WAL under our other connections (lost writes).
+    """
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return
-    if size == 0:
-        return
-    with open(path, "rb") as handle:
-        head = handle.read(16)
-    if head != SQLITE_MAGIC:
-        raise StorageError(f"{path}: not an SQLite database (refusing to touch it)")
+        conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+            raise StorageError(f"{path}: not an SQLite database (refusing to touch it)") from None
+        raise
 
 
 def connect(path: str | os.PathLike, *, migrate: bool = True) -> sqlite3.Connection:
     """Open the board at `path` (created 0600 when missing), configured and migrated."""
     path = Path(path)
-    _check_file(path)
     created = not path.exists()
     if created:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,6 +72,7 @@ def connect(path: str | os.PathLike, *, migrate: bool = True) -> sqlite3.Connect
                                check_same_thread=False, cached_statements=256)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _check_header(conn, path)
         retrying(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")

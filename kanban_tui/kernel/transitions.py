@@ -367,7 +367,9 @@ def record_spawn(conn: Conn, task_id: str, run_id: int, *, pid: int, started_at:
 
     def tx(c: Conn) -> None:
         updated = c.execute(
-            "UPDATE tasks SET worker_pid = ?, worker_started_at = ?, workspace_path = ?, "
+            # a worktree task keeps its repo path (the next attempt resolves the worktree from it)
+            "UPDATE tasks SET worker_pid = ?, worker_started_at = ?, "
+            "workspace_path = CASE workspace_kind WHEN 'worktree' THEN workspace_path ELSE ? END, "
             "workspace_managed = ?, updated_at = ? WHERE id = ? AND current_run_id = ? AND status = 'running'",
             (pid, started_at, workspace, int(managed), now, task_id, run_id)).rowcount
         if not updated:
