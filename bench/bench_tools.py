@@ -2,6 +2,7 @@
 
 Workers heartbeat through the shell surface every few minutes, and agents often call tools
 in tight loops, so the whole process (interpreter, imports, open, one write) must stay cheap.
+Run it alone with `python -m bench.bench_tools`, or with the others through `python -m bench`.
 """
 
 from __future__ import annotations

@@ -218,7 +218,7 @@ def _matches(value: Any, json_type: str) -> bool:
     return isinstance(value, _JSON_TYPES[json_type])
 
 
-def check_args(name: str, args: Any) -> dict:
+def _check_args(name: str, args: Any) -> dict:
     """Validate args against the tool's schema by hand; null values count as left out."""
     if args is None:
         args = {}
@@ -398,7 +398,7 @@ def call(name: str, args: Any = None, *, env: Mapping[str, str] | None = None,
     try:
         _refuse_unavailable(name, env)
         caller = Caller.from_env(env)
-        checked = check_args(name, args)
+        checked = _check_args(name, args)
         own_conn = conn is None
         connection = db.connect(database_path(env)) if own_conn else conn
         try:
