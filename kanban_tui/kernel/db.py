@@ -12,7 +12,6 @@ import random
 import sqlite3
 import time
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
@@ -25,18 +24,10 @@ BUSY_TIMEOUT_MS = 5000
 RETRY_DEADLINE_SECONDS = 30.0
 
 
-def _migrations() -> list[tuple[int, str, str]]:
-    folder = resources.files("kanban_tui.kernel") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
-    return sorted(found)
-
-
-MIGRATIONS = _migrations()
-SCHEMA_VERSION = MIGRATIONS[-1][0]
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Migration files are named NNNN_description.sql; only names are read at import time.
+MIGRATION_FILES = sorted(name for name in os.listdir(MIGRATIONS_DIR) if name.endswith(".sql") and name[:4].isdigit())
+SCHEMA_VERSION = int(MIGRATION_FILES[-1][:4])
 
 
 def _is_locked(exc: BaseException) -> bool:
@@ -172,9 +163,10 @@ def migrate_db(conn: sqlite3.Connection) -> int:
             c.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (number, name, time.time()))
         return run
 
-    for number, name, sql in MIGRATIONS:
+    for name in MIGRATION_FILES:
+        number = int(name[:4])
         if number > version:
-            write(conn, apply(number, name, sql))
+            write(conn, apply(number, name, (MIGRATIONS_DIR / name).read_text(encoding="utf-8")))
     return SCHEMA_VERSION
 
 
