@@ -68,8 +68,9 @@ def compact_json(value: Any) -> str:
 
 
 def emit_json(value: Any) -> None:
-    """`--json` output: verbatim text, one document."""
-    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+    """`--json` output: verbatim text, one document; indented only for a person at a terminal."""
+    indent = 2 if sys.stdout.isatty() else None
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=indent) + "\n")
 
 
 def line(text: str = "") -> None:

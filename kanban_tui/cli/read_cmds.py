@@ -87,20 +87,15 @@ def list_cmd(args, session) -> int:
     assignee = session.own_profile() if args.mine else args.assignee
     filters = dict(assignee=normalize_profile(assignee), status=args.status, tenant=args.tenant,
                    include_archived=args.archived)
+    tasks = queries.list_tasks(session.conn, **filters)
     if args.json:
-        output.emit_json(queries.list_tasks(session.conn, **filters))
-        return 0
-    return print_list(session.conn, **filters)
-
-
-def print_list(conn, **filters) -> int:
-    tasks = queries.list_tasks(conn, **filters)
-    if not tasks:
+        output.emit_json(tasks)
+    elif not tasks:
         output.line("No tasks.")
-        return 0
-    output.table(("ID", "STATUS", "PRI", "ASSIGNEE", "TENANT", "TITLE"),
-                 ((t["id"], t["status"], str(t["priority"]), output.inline(t["assignee"]),
-                   output.inline(t["tenant"]), output.inline(t["title"])) for t in tasks))
+    else:
+        output.table(("ID", "STATUS", "PRI", "ASSIGNEE", "TENANT", "TITLE"),
+                     ((t["id"], t["status"], str(t["priority"]), output.inline(t["assignee"]),
+                       output.inline(t["tenant"]), output.inline(t["title"])) for t in tasks))
     return 0
 
 

@@ -74,6 +74,11 @@ class Session:
         except ValueError:
             return None
 
+    @property
+    def worker_tenant(self) -> str | None:
+        """A worker's new cards stay in its tenant unless told otherwise."""
+        return (self.env.get("KANBAN_TENANT") or None) if self.worker_task else None
+
     def check_worker_scope(self, task_id: str) -> None:
         """A worker may only change its own task's lifecycle (the kernel also checks the run id)."""
         if self.worker_task and task_id != self.worker_task:

@@ -165,7 +165,7 @@ def create(args, session) -> int:
     parents = session.task_ids(args.parent)
     result = transitions.create(
         conn, " ".join(args.title), body=_body(args) or "", assignee=args.assignee, parents=parents,
-        tenant=args.tenant, priority=args.priority, triage=args.triage, workspace=args.workspace,
+        tenant=args.tenant if args.tenant is not None else session.worker_tenant, priority=args.priority, triage=args.triage, workspace=args.workspace,
         idempotency_key=args.idempotency_key, max_runtime=args.max_runtime,
         created_by=session.identity(args.created_by, flag="--created-by"), skills=args.skill)
     task_id = result["task_id"]

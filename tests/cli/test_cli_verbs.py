@@ -120,6 +120,17 @@ def test_create_reads_the_body_from_stdin(kt, conn):
     assert queries.get_task(conn, task_id)["body"] == "from\nstdin\n"
 
 
+def test_a_worker_creates_cards_as_its_profile_in_its_tenant(kt, conn, monkeypatch):
+    monkeypatch.setenv("KANBAN_TASK", kt.create("the worker's own card"))
+    monkeypatch.setenv("KANBAN_PROFILE", "planner")
+    monkeypatch.setenv("KANBAN_TENANT", "acme")
+    task = queries.get_task(conn, kt.create("follow-up"))
+    assert (task["created_by"], task["tenant"]) == ("planner", "acme")
+    assert queries.get_task(conn, kt.create("elsewhere", "--tenant", "other"))["tenant"] == "other"
+    refused = kt("create", "x", "--created-by", "boss")
+    assert refused.code == 1 and "--created-by is refused inside a worker" in refused.err
+
+
 def test_created_by_defaults_to_the_caller(kt, conn, monkeypatch):
     monkeypatch.setenv("USER", "carol")
     assert queries.get_task(conn, kt.create("mine"))["created_by"] == "carol"
@@ -330,7 +341,6 @@ def test_log_prints_the_worker_log_escaped_and_its_tail(kt):
 
 
 def test_context_prints_the_worker_context(kt):
-    pytest.importorskip("kanban_tui.kernel.context")
     task_id = kt.create("ctx title", "--body", "do the thing")
     out = kt.ok("context", task_id).out
     assert out.startswith(f"# Kanban task {task_id}: ctx title") and "do the thing" in out
@@ -367,17 +377,34 @@ def test_notify_subscribe_list_unsubscribe(kt):
 
 
 def test_doctor_on_a_sound_board(kt):
-    pytest.importorskip("kanban_tui.kernel.doctor")
     kt.create()
     assert kt.ok("doctor").out == "The board is sound.\n"
     assert kt.ok("doctor", "--json").json == []
 
 
-def test_gc_reports_what_it_removed(kt):
-    pytest.importorskip("kanban_tui.kernel.gc")
-    kt.create()
-    assert isinstance(kt.ok("gc", "--event-retention-days", "0", "--log-retention-days", "1", "--json").json, dict)
-    assert kt.ok("gc").out
+def test_doctor_prints_each_violation_and_exits_1(kt, conn):
+    parent = kt.create("parent")
+    child = kt.create("child", "--parent", parent)
+    conn.execute("UPDATE tasks SET status = 'ready' WHERE id = ?", (child,))  # corrupt it behind the kernel
+    result = kt("doctor")
+    assert (result.code, result.out) == (1, f"{child}: ready while parents are open ({parent})\n")
+    assert kt("doctor", "--json").code == 1
+
+
+def test_gc_removes_old_logs_of_finished_tasks(kt):
+    done, running = kt.create("done"), kt.create("running")
+    kt.ok("complete", done)
+    kt.ok("claim", running)
+    old = time.time() - 3 * 86400
+    for task_id in (done, running):
+        kt.paths.log_for(task_id).write_text("output\n")
+        os.utime(kt.paths.log_for(task_id), (old, old))
+    report = kt.ok("gc", "--log-retention-days", "2", "--json").json
+    assert set(report) == {"events_deleted", "logs_deleted", "workspaces_removed", "workspaces_skipped"}
+    assert report["logs_deleted"] == 1
+    assert not kt.paths.log_for(done).exists() and kt.paths.log_for(running).exists()
+    assert kt.ok("gc").out.splitlines() == [
+        "events deleted: 0", "logs deleted: 0", "workspaces removed: 0", "workspaces skipped: 0"]
 
 
 # ---------------------------------------------------------------- tail and watch
