@@ -67,16 +67,10 @@ def build_parser() -> Parser:
 
 
 def open_board(args: argparse.Namespace, session) -> int | None:
-    """No verb: open the Textual board, or print the list when the app is not installed."""
-    from importlib.util import find_spec
-
-    conn = session.open()  # the app's connections expect a migrated database
-    if find_spec("kanban_tui.app") is None:
-        from kanban_tui.cli import read_cmds
-
-        return read_cmds.print_list(conn)
+    """No verb: open the Textual board (the only place the CLI imports the app)."""
     from kanban_tui.app import run_app
 
+    session.open()  # a fresh home is initialised and migrated before the app's connections open it
     config = session.config
     session.close()
     return run_app(session.paths, config)
