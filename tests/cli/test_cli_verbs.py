@@ -13,7 +13,6 @@ import sys
 import time
 import types
 
-
 from kanban_tui.cli import read_cmds
 from kanban_tui.kernel import lease, queries, transitions
 
