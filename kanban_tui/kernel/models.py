@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-import secrets
 import sqlite3
 from typing import Any
 
@@ -51,7 +51,7 @@ RUN_FIELDS = ("id", "task_id", "profile", "status", "outcome", "summary", "error
 
 
 def new_task_id() -> str:
-    return "t_" + secrets.token_hex(4)
+    return "t_" + os.urandom(4).hex()
 
 
 def normalize_profile(name: str | None) -> str | None:

@@ -10,7 +10,7 @@ the transaction then re-checks that the state did not move on in between.
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import sqlite3
 import time
 from typing import Iterable
@@ -319,7 +319,7 @@ def claim(conn: Conn, task_id: str, *, ttl: float = DEFAULT_CLAIM_TTL, max_worke
           now: float | None = None) -> dict:
     """ready -> running: open a run with a lease. Caps are checked inside the transaction."""
     now = _clock(now)
-    lock = lock or secrets.token_hex(8)
+    lock = lock or os.urandom(8).hex()
     expires = now + ttl
 
     def tx(c: Conn) -> dict:
