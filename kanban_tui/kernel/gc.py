@@ -23,7 +23,7 @@ from kanban_tui.kernel.models import SATISFIED_STATUSES
 from kanban_tui.paths import Paths
 
 DAY = 86400
-DELETE_BATCH = 5000
+DELETE_WINDOW = 20_000  # event ids per write transaction
 LOG_NAME_RE = re.compile(r"^(t_[0-9a-f]{8})\.log(\.1)?$")
 FINISHED_SQL = ", ".join(f"'{status}'" for status in SATISFIED_STATUSES)
 
@@ -40,17 +40,17 @@ def gc(conn: sqlite3.Connection, paths: Paths, *, event_retention_days: float = 
 
 
 def _delete_old_events(conn: sqlite3.Connection, cutoff: float) -> int:
-    """Delete in batches, one short write transaction each, so workers are never held up long."""
-    sql = ("DELETE FROM task_events WHERE id IN (SELECT e.id FROM task_events e "
-           f"JOIN tasks t ON t.id = e.task_id WHERE t.status IN ({FINISHED_SQL}) "
-           "AND e.created_at < ? AND e.kind <> 'created' "
-           "AND e.id < (SELECT max(id) FROM task_events) LIMIT ?)")
+    """Walk the id range in windows, one short write transaction each, so a large collection
+    never holds the write lock long enough to stall workers (and never rescans kept rows)."""
+    newest = conn.execute("SELECT coalesce(max(id), 0) FROM task_events").fetchone()[0]
+    sql = ("DELETE FROM task_events WHERE id >= ? AND id < ? AND created_at < ? AND kind <> 'created' "
+           "AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = task_events.task_id "
+           f"AND t.status IN ({FINISHED_SQL}))")
     deleted = 0
-    while True:
-        count = db.write(conn, lambda c: c.execute(sql, (cutoff, DELETE_BATCH)).rowcount)
-        deleted += count
-        if count < DELETE_BATCH:
-            return deleted
+    for start in range(0, newest, DELETE_WINDOW):
+        window = (start, min(start + DELETE_WINDOW, newest), cutoff)
+        deleted += db.write(conn, lambda c: c.execute(sql, window).rowcount)
+    return deleted
 
 
 def _delete_old_logs(conn: sqlite3.Connection, paths: Paths, cutoff: float) -> int:

@@ -431,6 +431,14 @@ def assignees(conn: Conn, configured: Iterable[str] = ()) -> list[dict]:
             for name in sorted(counts)]
 
 
+def assignee_names(conn: Conn, configured: Iterable[str] = ()) -> list[str]:
+    """Sorted names on the board or in config, without counts (an index-only read)."""
+    names = {name for name in map(normalize_profile, configured) if name}
+    names.update(row[0] for row in conn.execute(
+        "SELECT DISTINCT assignee FROM tasks WHERE assignee IS NOT NULL"))
+    return sorted(names)
+
+
 # ---------------------------------------------------------------- attention
 
 def _age(seconds: float) -> str:

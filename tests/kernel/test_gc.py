@@ -8,6 +8,7 @@ import os
 from factories import add_event, make_task
 
 from kanban_tui.kernel import doctor, queries
+from kanban_tui.kernel import gc as gc_module
 from kanban_tui.kernel.gc import DAY, gc
 
 EMPTY = {"events_deleted": 0, "logs_deleted": 0, "workspaces_removed": 0, "workspaces_skipped": 0}
@@ -50,6 +51,17 @@ def test_event_retention_is_configurable(conn, home, now):
     add_event(conn, task, "heartbeat", created_at=now)
     assert gc(conn, home, event_retention_days=7, now=now)["events_deleted"] == 0
     assert gc(conn, home, event_retention_days=2, now=now)["events_deleted"] == 1
+
+
+def test_events_are_deleted_window_by_window(conn, home, now, monkeypatch):
+    monkeypatch.setattr(gc_module, "DELETE_WINDOW", 2)
+    task = make_task(conn, status="done", created_at=now - 40 * DAY)
+    for _ in range(7):
+        add_event(conn, task, "heartbeat", created_at=now - 40 * DAY)
+    make_task(conn, status="ready")
+
+    assert gc(conn, home, now=now)["events_deleted"] == 7
+    assert kinds(conn, task) == ["created"]
 
 
 def write_log(path, age_days: float, now: float) -> None:

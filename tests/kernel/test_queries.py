@@ -278,6 +278,13 @@ def test_assignees_include_configured_profiles_without_tasks(conn):
     assert rows[2]["counts"] == dict.fromkeys(STATUSES, 0)
 
 
+def test_assignee_names_merge_board_and_config(conn):
+    make_task(conn, assignee="dev")
+    make_task(conn, assignee="dev")
+    make_task(conn)
+    assert queries.assignee_names(conn, ["Ops", "dev"]) == ["dev", "ops"]
+
+
 # ---------------------------------------------------------------- attention
 
 def test_attention_flags_each_kind_of_trouble_once(conn):
