@@ -126,7 +126,7 @@ def test_parse_kinds_reports_unknown_names():
     assert parse_kinds("") == (frozenset(), [])
 
 
-async def test_appending_100_events_is_fast_and_the_buffer_is_bounded(home):
+async def test_appending_100_events_is_fast_and_the_buffer_is_bounded(home, conn):
     events = [{"id": n, "task_id": f"t_{n:08x}", "run_id": None, "kind": "heartbeat",
                "payload": {"note": f"step {n} of a long job"}, "created_at": NOW + n, "assignee": "backend-dev"}
               for n in range(1, BUFFER + 501)]
