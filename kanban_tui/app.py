@@ -1,0 +1,171 @@
+"""KanbanApp: the board's Textual app. It owns the bridge and the in-process dispatcher.
+
+The bridge posts `BoardChanged` here and the app forwards it to every open screen; the
+dispatcher's status is polled once a second and handed to the board. Any worker that fails
+with a `KanbanError` becomes one notification (the kernel's own words).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import Callable
+
+from textual.app import App
+from textual.message import Message
+from textual.worker import Worker, WorkerState
+
+from kanban_tui.bridge import Bridge
+from kanban_tui.config import Config
+from kanban_tui.errors import KanbanError
+from kanban_tui.gateway import Gateway
+from kanban_tui.keymap import APP_BINDINGS, unknown_ids
+from kanban_tui.kernel import lease
+from kanban_tui.messages import BoardChanged, DispatcherStatus
+from kanban_tui.paths import Paths
+from kanban_tui.screens.board import BoardScreen
+from kanban_tui.screens.command_line import CommandLine
+from kanban_tui.screens.drawer import TaskDrawer
+from kanban_tui.screens.forms import ConfirmScreen, ProfilePicker, TaskForm, TextPrompt
+from kanban_tui.screens.help import HelpScreen, binding_sections
+from kanban_tui.screens.tail import EventTail
+
+STATUS_SECONDS = 1.0
+# Once the first frame is up, the objects alive then (modules, styles, widgets) are moved out of
+# the collector's sight, and young-generation collections are made rarer: a full repaint
+# allocates many small short-lived objects, and each collection would otherwise rescan them all.
+GC_THRESHOLDS = (10_000, 20, 20)
+# Screens whose binding ids a keymap may also name.
+KEYMAP_SCREENS = (TaskDrawer, EventTail, CommandLine, TaskForm, TextPrompt, ConfirmScreen, ProfilePicker, HelpScreen)
+
+
+class KanbanApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "kanban-tui"
+    BINDINGS = APP_BINDINGS
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (80, "-medium"), (140, "-wide")]
+
+    class DispatcherFailed(Message):
+        """The in-process dispatcher hit an error (it keeps running and retries)."""
+
+        def __init__(self, error: BaseException):
+            super().__init__()
+            self.error = error
+
+    def __init__(self, gateway: Gateway, *, start_dispatcher: bool = True,
+                 clock: Callable[[], float] | None = None, tune_gc: bool = False):
+        super().__init__()
+        self.gateway = gateway
+        self.tune_gc = tune_gc
+        self.clock = clock or time.time
+        self.keymap = dict(gateway.config.keymap)
+        self.board = BoardScreen(lanes=gateway.config.ui.lanes_by_profile)
+        self.bridge = Bridge(gateway.paths.db, self)
+        self.dispatcher = None
+        if start_dispatcher:
+            from kanban_tui.kernel.dispatcher import Dispatcher
+
+            self.dispatcher = Dispatcher(gateway.paths, gateway.config,
+                                         on_error=lambda exc: self.post_message(self.DispatcherFailed(exc)))
+        self.dispatcher_status: dict | None = None
+
+    def get_default_screen(self) -> BoardScreen:
+        return self.board
+
+    def on_mount(self) -> None:
+        theme = self.gateway.config.ui.theme
+        if theme in self.available_themes:
+            self.theme = theme
+        elif theme:
+            self.notify(f"config ui.theme: unknown theme {theme!r}", severity="warning", markup=False)
+        self.set_keymap(self.keymap)
+        typos = unknown_ids(self.keymap, (binding for screen in KEYMAP_SCREENS for binding in screen.BINDINGS))
+        if typos:
+            self.notify(f"config keymap: no binding named {', '.join(typos)}", severity="warning", markup=False)
+        self.bridge.start()
+        if self.dispatcher is not None:
+            self.dispatcher.start()
+        self.set_interval(STATUS_SECONDS, self._poll_dispatcher)
+        self._poll_dispatcher()
+        if self.tune_gc:
+            self.call_after_refresh(_tune_gc)
+
+    def on_unmount(self) -> None:
+        self.bridge.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+
+    # ------------------------------------------------------------------ feeds
+
+    def on_board_changed(self, message: BoardChanged) -> None:
+        """From the bridge: hand a copy to every open screen (copies do not bubble back here)."""
+        for screen in self.screen_stack:
+            forwarded = BoardChanged(message.events, message.cursor, message.task_ids)
+            forwarded.bubble = False
+            screen.post_message(forwarded)
+
+    def _poll_dispatcher(self) -> None:
+        if self.dispatcher is not None:
+            self._show_status(self.dispatcher.status())
+        else:
+            self.run_worker(self._read_lease, group="lease", exclusive=True, thread=True, exit_on_error=False)
+
+    def _read_lease(self) -> dict:
+        found = lease.status(self.gateway.conn())
+        return {"role": "observer", **found} if found else {"role": "observer", "leader": None}
+
+    def _show_status(self, status: dict) -> None:
+        self.dispatcher_status = status
+        self.board.post_message(DispatcherStatus(status))
+
+    def nudge_dispatcher(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.nudge()
+        else:
+            self.run_worker(lambda: lease.nudge(self.gateway.conn()), group="write", thread=True,
+                            exit_on_error=False)
+        self.notify("Dispatcher nudged", timeout=2)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group == "lease" and worker.state is WorkerState.SUCCESS:
+            self._show_status(worker.result)
+        elif worker.state is WorkerState.ERROR:
+            error = worker.error
+            message = error.message if isinstance(error, KanbanError) else f"{type(error).__name__}: {error}"
+            self.notify(message, title=worker.name or "Error", severity="error", markup=False)
+
+    def on_kanban_app_dispatcher_failed(self, message: DispatcherFailed) -> None:
+        self.notify(f"dispatcher: {message.error}", severity="error", markup=False)
+
+    # ------------------------------------------------------------------ keys
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(binding_sections(self.screen)))
+
+    async def action_quit(self) -> None:
+        status = self.dispatcher_status or {}
+        running = status.get("live_workers") or 0
+        if status.get("role") != "leader" or not running:
+            self.exit()
+            return
+        question = (f"This process leads the dispatcher and {running} worker(s) are running. Quit? "
+                    "They keep running and the next dispatcher adopts them.")
+        self.push_screen(ConfirmScreen(question), lambda yes: self.exit() if yes else None)
+
+
+def _tune_gc() -> None:
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def run_app(paths: Paths, config: Config, *, dispatcher: bool = True) -> int:
+    """Open the board of this home; returns the exit code."""
+    gateway = Gateway(paths, config)
+    app = KanbanApp(gateway, start_dispatcher=dispatcher, tune_gc=True)
+    try:
+        app.run()
+    finally:
+        gateway.close()
+    return app.return_code or 0

@@ -1,0 +1,1 @@
+"""Screens of the board app: the board, the task drawer, forms, event tail, help."""
