@@ -25,6 +25,7 @@ VERB_MODULES = (
     "kanban_tui.cli.read_cmds",
     "kanban_tui.cli.admin_cmds",
     "kanban_tui.cli.tool_cmd",
+    "kanban_tui.cli.dispatch_cmd",
     "kanban_tui.cli.demo_cmd",
 )
 

@@ -1,0 +1,169 @@
+"""`kanban-tui dispatch` (one tick) and `kanban-tui --dispatch-only` (the headless dispatcher)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+
+from kanban_tui.cli import output
+
+# --dispatch-only warns once ready work has not spawned for this many ticks in a row.
+STRANDED_WARN_TICKS = 3
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "dispatch", help="run one dispatcher tick, or nudge the dispatcher that leads",
+        description="Reclaim expired leases, record dead and overdue workers, promote ready tasks and "
+                    "spawn workers, once. When another process leads, spawn nothing and nudge it.")
+    p.add_argument("--dry-run", action="store_true", help="report what a tick would do; change nothing")
+    p.add_argument("--max", type=_positive, dest="max_spawn", metavar="N", help="spawn at most N workers")
+    p.add_argument("--failure-limit", type=_positive, metavar="N",
+                   help="consecutive failures before a task gives up (default: dispatch.failure_limit)")
+    p.add_argument("--json", action="store_true", help="print the tick report as JSON")
+    p.set_defaults(handler=dispatch)
+
+
+def register_options(parser) -> None:
+    parser.add_argument("--dispatch-only", dest="handler", action="store_const", const=dispatch_only,
+                        help="run the dispatcher headless (no board); SIGINT/SIGTERM stop it, "
+                             "leaving workers running for the next dispatcher to adopt")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+# ---------------------------------------------------------------- one tick
+
+def dispatch(args, session) -> int:
+    from kanban_tui.kernel import dispatcher, lease
+
+    conn, config = session.conn, session.config
+    options = {"max_spawn": args.max_spawn, "failure_limit": args.failure_limit}
+    holder = lease.local_holder()
+    if args.dry_run:
+        report = dispatcher.tick(conn, session.paths, config, dry_run=True, **options)
+        leading = lease.status(conn)
+        report["leader"] = leading["leader"] if leading else None
+    elif lease.try_acquire(conn, holder):
+        try:
+            report = dispatcher.tick(conn, session.paths, config, **options)
+            lease.record_tick(conn, holder, live_workers=dispatcher.live_workers(conn),
+                              max_workers=config.dispatch.max_workers)
+        finally:
+            lease.release(conn, holder)
+    else:
+        leading = lease.status(conn)
+        lease.nudge(conn)
+        report = {**dispatcher.empty_report(), "leader": leading["leader"] if leading else None,
+                  "nudged": True}
+    if args.json:
+        output.emit_json(report)
+    else:
+        output.line("\n".join(_describe(report, args.dry_run)))
+    return 0
+
+
+_OUTCOME_LABELS = (("reclaimed", "reclaimed (lease expired)"), ("crashed", "crashed"),
+                   ("protocol_violations", "exited without reporting"), ("timed_out", "timed out"),
+                   ("spawn_failed", "failed to spawn"), ("auto_blocked", "gave up (now blocked)"),
+                   ("promoted", "promoted to ready"))
+
+
+def _describe(report: dict, dry_run: bool, *, skipped: bool = True) -> list[str]:
+    if report.get("nudged"):
+        return [f"{output.inline(report['leader'])} leads the dispatcher: nudged it (nothing spawned here)"]
+    lines = ["dry run: nothing was changed"] if dry_run else []
+    lines += [f"{'would spawn' if dry_run else 'spawned'} {item['task_id']} (@{output.inline(item['assignee'])}) "
+              f"in {output.inline(item['workspace'])}" for item in report["spawned"]]
+    lines += [f"{label}: {' '.join(report[key])}" for key, label in _OUTCOME_LABELS if report[key]]
+    if skipped and report["skipped_unassigned"]:
+        lines.append(f"skipped, no assignee: {' '.join(report['skipped_unassigned'])}")
+    if skipped and report["skipped_nonspawnable"]:
+        lines.append(f"skipped, no profile or default_command for the assignee: "
+                     f"{' '.join(report['skipped_nonspawnable'])}")
+    if dry_run and report.get("leader"):
+        lines.append(f"dispatcher {output.inline(report['leader'])} leads")
+    return lines or ["nothing to do"]
+
+
+# ---------------------------------------------------------------- headless
+
+def dispatch_only(args, session) -> int:
+    from kanban_tui.kernel.dispatcher import Dispatcher
+
+    config = session.config  # a malformed config or unusable DB fails here: one line, exit 1
+    session.open()
+    session.close()
+    log = _HeadlessLog()
+    runner = Dispatcher(session.paths, config, on_tick=log.tick, on_error=log.error)
+    stopping = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stopping.set())
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        log.say(f"dispatcher {runner.holder} started on {session.paths.db}")
+        runner.start()
+        while not stopping.wait(0.2):
+            log.role(runner.status())
+        runner.stop()
+        status = runner.status()
+        log.say(f"stopped: lease released, {status['live_workers']} worker(s) left running for the next leader")
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0
+
+
+class _HeadlessLog:
+    """Timestamped lines on stderr: ticks that did work, role changes, errors, stranded work."""
+
+    def __init__(self):
+        self.leading: bool | None = None
+        self.stranded_ticks = 0
+        self.lock = threading.Lock()  # ticks arrive on the dispatcher's thread, role polls on main
+
+    def say(self, message: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        sys.stderr.write(f"[{stamp}] {output.inline(message)}\n")
+        sys.stderr.flush()
+
+    def role(self, status: dict) -> None:
+        leading = status["role"] == "leader"
+        with self.lock:
+            if leading == self.leading:
+                return
+            self.leading = leading
+        self.say("leading: spawning workers" if leading else
+                 f"observing: {status['leader'] or 'nobody'} leads; taking over when its lease lapses")
+
+    def tick(self, report: dict) -> None:
+        from kanban_tui.kernel.dispatcher import did_work
+
+        self.role({"role": "leader"})  # only a leader ticks; say so before its first tick's work
+        if did_work(report):
+            self.say("tick: " + "; ".join(_describe(report, dry_run=False, skipped=False)))
+        self.warn_if_stranded(report)
+
+    def warn_if_stranded(self, report: dict) -> None:
+        stranded = report["skipped_nonspawnable"]
+        if not stranded or report["spawned"]:
+            self.stranded_ticks = 0
+            return
+        self.stranded_ticks += 1
+        if self.stranded_ticks == STRANDED_WARN_TICKS:
+            self.say(f"warning: {len(stranded)} ready assigned task(s) spawned nothing for "
+                     f"{STRANDED_WARN_TICKS} ticks: their assignees have no profile and there is no "
+                     f"default_command in config.yaml ({' '.join(stranded)})")
+
+    def error(self, exc: BaseException) -> None:
+        self.say(f"error: {exc}")

@@ -1,0 +1,735 @@
+"""The dispatcher (SPEC 7): `tick()` does one pass over the board; `Dispatcher` runs ticks on a
+thread while it holds the leader lease.
+
+A tick, in order: expired leases, dead workers, max runtime, recompute ready, then claim and
+spawn ready assigned tasks by priority and age within the caps (which `transitions.claim`
+enforces inside its transaction). Every board change goes through `transitions`; this module
+only decides what to call and starts processes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from kanban_tui.config import DEFAULT_SKILL_ARGS, Config
+from kanban_tui.errors import KanbanError, NotFound, Refused, SpawnError
+from kanban_tui.kernel import db, lease, notify, procs, spawn, transitions
+from kanban_tui.paths import Paths
+
+TERMINATE_GRACE_SECONDS = 5.0
+# A worker that died of SIGTERM, or whose status we could not read, may have been stopped by an
+# operator's reclaim/archive, which records its own outcome right after; give it that long.
+TERM_SETTLE_SECONDS = 0.5
+WAKE_POLL_SECONDS = 0.05       # how often the leader looks at PRAGMA data_version
+OBSERVER_POLL_SECONDS = 0.5    # how often an observer tries to take the lease
+ADOPTED_SWEEP_SECONDS = 0.5    # fingerprint checks when pidfd_open is unavailable
+ERROR_BACKOFF_SECONDS = 1.0
+LOG_TAIL_BYTES = 4096
+
+Conn = sqlite3.Connection
+Report = dict
+log = logging.getLogger(__name__)
+
+
+def empty_report() -> Report:
+    """The shape of `dispatch --json`: task ids per outcome, plus what was spawned where."""
+    return {"reclaimed": [], "crashed": [], "protocol_violations": [], "timed_out": [],
+            "spawn_failed": [], "auto_blocked": [], "promoted": [], "spawned": [],
+            "skipped_unassigned": [], "skipped_nonspawnable": []}
+
+
+def did_work(report: Report) -> bool:
+    return any(report[key] for key in ("reclaimed", "crashed", "protocol_violations", "timed_out",
+                                       "spawn_failed", "auto_blocked", "promoted", "spawned"))
+
+
+class LeaseLost(Exception):
+    """Another process took the leader lease while this one was busy."""
+
+
+# ---------------------------------------------------------------- worker processes
+
+@dataclass(frozen=True)
+class WorkerExit:
+    exit_code: int | None   # None when killed by a signal or when the status is unknown
+    signal: int | None
+    known: bool             # False: not our child (or reaped elsewhere); only its absence is known
+    seen_at: float          # monotonic time the death was first seen
+
+    @property
+    def doubtful(self) -> bool:
+        """Possibly stopped by an operator's reclaim or archive, which records its own outcome."""
+        return not self.known or self.signal == signal.SIGTERM
+
+
+class Workers:
+    """The worker processes a dispatcher watches: its own children (reaped with their exit
+    status) and adopted ones (pid + start-time fingerprint). With `wakeups`, each gets a pidfd
+    that turns readable when the process ends, so the leader's loop wakes at once. A doubtful
+    death is recorded only `settle_seconds` after it was seen (a one-shot tick has no later)."""
+
+    def __init__(self, *, wakeups: bool = False, settle_seconds: float = 0.0):
+        self.settle_seconds = settle_seconds
+        self._children: dict[int, subprocess.Popen] = {}
+        self._pidfds: dict[int, int] = {}
+        self._exits: dict[int, WorkerExit] = {}
+        self._adopted: set[int] = set()
+        self._wakeups = wakeups and hasattr(os, "pidfd_open")
+
+    @property
+    def has_wakeups(self) -> bool:
+        return self._wakeups
+
+    def add_child(self, proc: subprocess.Popen) -> None:
+        self._children[proc.pid] = proc
+        self._open_pidfd(proc.pid)
+
+    def adopt(self, pid: int, started_at: float | None) -> None:
+        """Watch a live worker some other dispatcher started."""
+        if pid in self._children or pid in self._adopted:
+            return
+        self._adopted.add(pid)
+        # Open first, then check the fingerprint: the pidfd pins the process that was checked.
+        if self._open_pidfd(pid) and not procs.is_alive(pid, started_at):
+            self._close_pidfd(pid)
+
+    def exit_of(self, pid: int, started_at: float | None) -> WorkerExit | None:
+        """None while the worker runs; how it ended once it is gone."""
+        if pid in self._exits:
+            return self._exits[pid]
+        if pid in self._children:
+            ended = self._reap(pid)
+        else:
+            ended = None if procs.is_alive(pid, started_at) else WorkerExit(None, None, False, time.monotonic())
+        if ended is not None:
+            self._exits[pid] = ended
+            self._close_pidfd(pid)
+        return ended
+
+    def _reap(self, pid: int) -> WorkerExit | None:
+        proc = self._children[pid]
+        try:
+            waited, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # reaped by someone else in this process (procs.terminate)
+            proc.returncode = 0
+            return WorkerExit(None, None, False, time.monotonic())
+        if waited == 0:
+            return None
+        code = os.waitstatus_to_exitcode(status)
+        proc.returncode = code  # so Popen never waits for it again
+        if code < 0:
+            return WorkerExit(None, -code, True, time.monotonic())
+        return WorkerExit(code, None, True, time.monotonic())
+
+    def settled(self, ended: WorkerExit) -> bool:
+        return not ended.doubtful or time.monotonic() - ended.seen_at >= self.settle_seconds
+
+    def forget(self, pid: int) -> None:
+        """Stop watching a worker that ended (reaping it if it is our child)."""
+        if pid in self._children and pid not in self._exits:
+            self._reap(pid)
+        self._close_pidfd(pid)
+        self._exits.pop(pid, None)
+        self._adopted.discard(pid)
+        self._children.pop(pid, None)
+
+    def keep_only(self, running_pids: set[int]) -> None:
+        """Drop everything not behind a running task; children only once they are reaped."""
+        for pid in list(self._children):
+            if pid not in running_pids and (pid in self._exits or self._reap(pid) is not None):
+                self.forget(pid)
+        for pid in (self._adopted | set(self._exits)) - running_pids - set(self._children):
+            self.forget(pid)
+
+    def reap_exited(self) -> None:
+        """Reap children that ended (an observer still owns the children it spawned as leader)."""
+        for pid in list(self._children):
+            if pid in self._exits or self._reap(pid) is not None:
+                self.forget(pid)
+
+    def child_exited(self) -> bool:
+        """Has any child ended? Peeks without reaping (for when pidfds are unavailable)."""
+        for pid in self._children:
+            if pid in self._exits:
+                continue
+            try:
+                if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                    return True
+            except ChildProcessError:
+                return True
+        return False
+
+    def settle_deadline(self) -> float | None:
+        """Monotonic time at which a doubtful death may be recorded."""
+        pending = [e.seen_at + self.settle_seconds for e in self._exits.values() if e.doubtful]
+        return min(pending, default=None)
+
+    def unwatched_adopted(self) -> bool:
+        return any(pid not in self._pidfds and pid not in self._exits for pid in self._adopted)
+
+    def pidfds(self) -> dict[int, int]:
+        """fd -> pid of every watched worker still running."""
+        return {fd: pid for pid, fd in self._pidfds.items()}
+
+    def close(self) -> None:
+        for pid in list(self._pidfds):
+            self._close_pidfd(pid)
+
+    def _open_pidfd(self, pid: int) -> bool:
+        if not self._wakeups:
+            return False
+        try:
+            self._pidfds[pid] = os.pidfd_open(pid)
+        except OSError:
+            return False
+        return True
+
+    def _close_pidfd(self, pid: int) -> None:
+        fd = self._pidfds.pop(pid, None)
+        if fd is not None:
+            os.close(fd)
+
+
+# ---------------------------------------------------------------- one tick
+
+def tick(conn: Conn, paths: Paths, config: Config, *, now: float | None = None, dry_run: bool = False,
+         max_spawn: int | None = None, failure_limit: int | None = None, workers: Workers | None = None,
+         keepalive: Callable[[], None] | None = None) -> Report:
+    """One pass over the board; returns what it did (or, with dry_run, what it would do).
+
+    `workers` carries the dispatcher's processes between ticks (a one-shot tick sees every
+    worker as adopted); `keepalive` is called between slow steps and may raise LeaseLost.
+    `now` pins the clock for stamps and comparisons (tests); by default each step reads it.
+    """
+    run = _Tick(conn, paths, config, now=now, dry_run=dry_run,
+                failure_limit=failure_limit or config.dispatch.failure_limit,
+                workers=workers if workers is not None else Workers(), keepalive=keepalive)
+    run.expired_leases()
+    run.dead_workers()
+    run.max_runtime()
+    run.promote()
+    run.claim_and_spawn(max_spawn)
+    if not dry_run:
+        notify.deliver(conn, paths.db, config.notify.command, now=now)
+    return run.report
+
+
+class _Tick:
+    def __init__(self, conn: Conn, paths: Paths, config: Config, *, now: float | None, dry_run: bool,
+                 failure_limit: int, workers: Workers, keepalive: Callable[[], None] | None):
+        self.conn, self.paths, self.config = conn, paths, config
+        self.fixed_now = now
+        self.dry_run = dry_run
+        self.failure_limit = failure_limit
+        self.workers = workers
+        self.keepalive = keepalive or (lambda: None)
+        self.report = empty_report()
+
+    def now(self) -> float:
+        return time.time() if self.fixed_now is None else self.fixed_now
+
+    def running(self, where: str = "", params: tuple = ()) -> list[sqlite3.Row]:
+        return db.read(self.conn, lambda c: c.execute(
+            "SELECT t.id, t.current_run_id, t.worker_pid, t.worker_started_at, t.claim_expires, "
+            "t.last_heartbeat_at, t.max_runtime_seconds, r.started_at AS run_started_at "
+            "FROM tasks t JOIN task_runs r ON r.id = t.current_run_id "
+            f"WHERE t.status = 'running' {where} ORDER BY t.id", params).fetchall())
+
+    def fail_run(self, task_id: str, run_id: int, outcome: str, error: str, payload: dict) -> None:
+        """Close the run through the circuit breaker; a failed task waits one interval."""
+        try:
+            ended = transitions.end_run_failed(
+                self.conn, task_id, run_id, outcome, error=error, payload=payload,
+                failure_limit=self.failure_limit, now=self.fixed_now,
+                retry_after=self.now() + self.config.dispatch.interval_seconds)
+        except Refused:  # the run ended on its own meanwhile (the worker completed or blocked)
+            return
+        if ended["outcome"] == "gave_up":
+            self.report["auto_blocked"].append(task_id)
+
+    # 1. expired leases: extend for a live worker that keeps heartbeating, else reclaim
+    def expired_leases(self) -> None:
+        ttl = self.config.dispatch.claim_ttl_seconds
+        for row in self.running("AND t.claim_expires <= ?", (self.now(),)):
+            pid, started = row["worker_pid"], row["worker_started_at"]
+            alive = bool(pid) and self.workers.exit_of(pid, started) is None
+            if pid and not alive:
+                continue  # a dead worker: the next step records how it ended
+            heartbeating = (row["last_heartbeat_at"] is not None
+                            and row["last_heartbeat_at"] >= row["claim_expires"] - ttl)
+            if self.dry_run:
+                if not (alive and heartbeating):
+                    self.report["reclaimed"].append(row["id"])
+                continue
+            if alive and heartbeating:
+                transitions.extend_lease(self.conn, row["id"], row["current_run_id"], ttl=ttl, now=self.fixed_now)
+                continue
+            if alive:  # silent past its lease: stop it so the task never runs twice
+                procs.terminate(pid, started, grace=TERMINATE_GRACE_SECONDS)
+                self.workers.forget(pid)
+                self.keepalive()
+            try:
+                transitions.lease_expired(self.conn, row["id"], row["current_run_id"], now=self.fixed_now)
+            except Refused:
+                continue
+            self.report["reclaimed"].append(row["id"])
+
+    # 2. dead workers: our children with their exit status, others by fingerprint
+    def dead_workers(self) -> None:
+        rows = self.running("AND t.worker_pid IS NOT NULL")
+        for row in rows:
+            pid = row["worker_pid"]
+            ended = self.workers.exit_of(pid, row["worker_started_at"])
+            if ended is None:
+                self.workers.adopt(pid, row["worker_started_at"])
+                continue
+            if not self.workers.settled(ended):
+                continue
+            if ended.known and ended.exit_code == 0:
+                key, outcome = "protocol_violations", "protocol_violation"
+                error = f"worker (pid {pid}) exited 0 without completing or blocking its task"
+                payload = {"pid": pid, "exit_code": 0}
+            else:
+                key, outcome = "crashed", "crashed"
+                error = _crash_error(pid, ended, self.paths.log_for(row["id"]))
+                payload = {"pid": pid, "exit_code": ended.exit_code,
+                           "signal": signal.Signals(ended.signal).name if ended.signal else None,
+                           "error": error}
+            self.report[key].append(row["id"])
+            if not self.dry_run:
+                self.fail_run(row["id"], row["current_run_id"], outcome, error, payload)
+                self.workers.forget(pid)
+        if not self.dry_run:
+            self.workers.keep_only({row["worker_pid"] for row in self.running("AND t.worker_pid IS NOT NULL")})
+
+    # 3. max runtime: TERM, up to 5 s, KILL
+    def max_runtime(self) -> None:
+        now = self.now()
+        rows = self.running("AND t.worker_pid IS NOT NULL AND t.max_runtime_seconds IS NOT NULL "
+                            "AND r.started_at + t.max_runtime_seconds <= ?", (now,))
+        for row in rows:
+            pid, limit = row["worker_pid"], row["max_runtime_seconds"]
+            self.report["timed_out"].append(row["id"])
+            if self.dry_run:
+                continue
+            began = time.monotonic()
+            stopped = procs.terminate(pid, row["worker_started_at"], grace=TERMINATE_GRACE_SECONDS)
+            if not stopped:  # it ended by itself just now: the next tick records how
+                self.report["timed_out"].remove(row["id"])
+                continue
+            # terminate() only reports success; a stop that took the whole grace needed SIGKILL
+            sigkill = time.monotonic() - began >= TERMINATE_GRACE_SECONDS
+            self.workers.forget(pid)
+            elapsed = round(self.now() - row["run_started_at"], 3)
+            self.fail_run(row["id"], row["current_run_id"], "timed_out",
+                          f"exceeded max runtime of {limit}s (ran {elapsed:.0f}s); "
+                          f"stopped with {'SIGKILL' if sigkill else 'SIGTERM'}",
+                          {"pid": pid, "elapsed_seconds": elapsed, "limit_seconds": limit, "sigkill": sigkill})
+            self.keepalive()
+
+    # 4. recompute ready
+    def promote(self) -> None:
+        if self.dry_run:
+            self.report["promoted"] = db.read(self.conn, lambda c: [r[0] for r in c.execute(
+                "SELECT t.id FROM tasks t WHERE t.status = 'todo' "
+                "AND EXISTS (SELECT 1 FROM task_links l WHERE l.child_id = t.id) "
+                "AND NOT EXISTS (SELECT 1 FROM task_links l JOIN tasks p ON p.id = l.parent_id "
+                "                WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived'))")])
+            return
+        self.report["promoted"] = transitions.recompute_ready(self.conn, now=self.fixed_now)
+
+    # 5. claim and spawn, highest priority first, oldest first, within the caps
+    def claim_and_spawn(self, max_spawn: int | None) -> None:
+        ready, live, per_profile = db.read(self.conn, _spawn_candidates)
+        cap = self.config.dispatch.max_workers
+        now = self.now()
+        for task in ready:
+            assignee = task["assignee"]
+            if assignee is None:
+                self.report["skipped_unassigned"].append(task["id"])
+                continue
+            command = self.config.command_for(assignee)
+            if command is None:
+                self.report["skipped_nonspawnable"].append(task["id"])
+                if not self.dry_run:
+                    transitions.note_nonspawnable(self.conn, task["id"], assignee, now=self.fixed_now)
+                continue
+            if task["retry_after"] is not None and task["retry_after"] > now:
+                continue
+            profile = self.config.profile(assignee)
+            profile_cap = profile.max_workers if profile else None
+            if live >= cap or (max_spawn is not None and len(self.report["spawned"]) >= max_spawn):
+                continue
+            if profile_cap is not None and per_profile.get(assignee, 0) >= profile_cap:
+                continue
+            workspace = self.spawn_one(task, command, profile_cap) if not self.dry_run \
+                else _planned_workspace(self.paths, task)
+            if workspace is None:
+                continue
+            live += 1
+            per_profile[assignee] = per_profile.get(assignee, 0) + 1
+            self.report["spawned"].append({"task_id": task["id"], "assignee": assignee,
+                                           "workspace": str(workspace)})
+
+    def spawn_one(self, task: sqlite3.Row, command: list[str], profile_cap: int | None) -> str | None:
+        """claim -> workspace -> argv/env -> exec -> record; the workspace, or None if not started."""
+        settings = self.config.dispatch
+        try:
+            claimed = transitions.claim(self.conn, task["id"], ttl=settings.claim_ttl_seconds,
+                                        max_workers=settings.max_workers, profile_max_workers=profile_cap,
+                                        now=self.fixed_now)
+        except (Refused, NotFound):  # the state moved on, or another claimer filled the cap
+            return None
+        run_id = claimed["run_id"]
+        try:
+            workspace, managed = spawn.resolve_workspace(self.paths, dict(task))
+            proc = spawn.spawn(self.argv(task, command, workspace), self.env(task, claimed, workspace),
+                               workspace, self.paths.log_for(task["id"]))
+        except (SpawnError, OSError) as exc:
+            self.fail_run(task["id"], run_id, "spawn_failed", str(exc), {})
+            self.report["spawn_failed"].append(task["id"])
+            return None
+        self.workers.add_child(proc)
+        try:
+            transitions.record_spawn(self.conn, task["id"], run_id, pid=proc.pid,
+                                     started_at=procs.start_time(proc.pid), workspace=str(workspace),
+                                     managed=managed, now=self.fixed_now)
+        except Refused:
+            pass  # a quick worker already finished its run; it is reaped once it exits
+        self.keepalive()
+        return str(workspace)
+
+    def argv(self, task: sqlite3.Row, command: list[str], workspace) -> list[str]:
+        profile = self.config.profile(task["assignee"])
+        return spawn.build_argv(command, task_id=task["id"], profile=task["assignee"], workspace=workspace,
+                                home=self.paths.home, db=self.paths.db, skills=json.loads(task["skills"]),
+                                skill_args=profile.skill_args if profile else list(DEFAULT_SKILL_ARGS))
+
+    def env(self, task: sqlite3.Row, claimed: dict, workspace) -> dict[str, str]:
+        profile = self.config.profile(task["assignee"])
+        return spawn.build_env(os.environ, task_id=task["id"], run_id=claimed["run_id"],
+                               claim_lock=claimed["claim_lock"], workspace=workspace, db=self.paths.db,
+                               home=self.paths.home, profile=task["assignee"], tenant=task["tenant"],
+                               role=profile.role if profile else "worker",
+                               profile_env=profile.env if profile else {})
+
+
+def _spawn_candidates(c: Conn) -> tuple[list[sqlite3.Row], int, dict[str, int]]:
+    ready = c.execute("SELECT * FROM tasks WHERE status = 'ready' "
+                      "ORDER BY priority DESC, created_at ASC, id").fetchall()
+    per_profile = dict(c.execute("SELECT assignee, count(*) FROM tasks WHERE status = 'running' "
+                                 "GROUP BY assignee").fetchall())
+    return ready, sum(per_profile.values()), per_profile
+
+
+def _planned_workspace(paths: Paths, task: sqlite3.Row) -> str:
+    kind, path = task["workspace_kind"], task["workspace_path"]
+    if kind == "worktree":
+        return os.path.join(path, ".worktrees", task["id"])
+    if kind == "dir":
+        return path
+    return str(paths.workspaces / task["id"])
+
+
+def _crash_error(pid: int, ended: WorkerExit, log_path) -> str:
+    if ended.signal:
+        how = f"process {pid} killed by {signal.Signals(ended.signal).name}"
+    elif ended.known:
+        how = f"process {pid} exited with code {ended.exit_code}"
+    else:
+        how = f"process {pid} gone"
+    last = _last_log_line(log_path)
+    return f"{last} ({how})" if last else how
+
+
+def _last_log_line(log_path) -> str | None:
+    """The worker's last words: often the reason it died (an OOM note, a traceback's last line)."""
+    try:
+        with open(log_path, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
+            tail = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else None
+
+
+def next_deadline(conn: Conn, now: float | None = None) -> float | None:
+    """The earliest future moment a tick has timed work: a retry, a lease expiry, a runtime limit."""
+    now = time.time() if now is None else now
+    return db.read(conn, lambda c: c.execute(
+        "SELECT min(x) FROM ("
+        "  SELECT retry_after AS x FROM tasks WHERE status = 'ready' AND retry_after > :now"
+        "  UNION ALL SELECT claim_expires FROM tasks WHERE status = 'running' AND claim_expires > :now"
+        "  UNION ALL SELECT r.started_at + t.max_runtime_seconds FROM tasks t "
+        "    JOIN task_runs r ON r.id = t.current_run_id WHERE t.status = 'running' "
+        "    AND t.max_runtime_seconds IS NOT NULL AND r.started_at + t.max_runtime_seconds > :now)",
+        {"now": now}).fetchone()[0])
+
+
+def live_workers(conn: Conn) -> int:
+    return db.read(conn, lambda c: c.execute("SELECT count(*) FROM tasks WHERE status = 'running'").fetchone()[0])
+
+
+# ---------------------------------------------------------------- the dispatcher thread
+
+def _data_version(conn: Conn) -> int:
+    return conn.execute("PRAGMA data_version").fetchone()[0]
+
+
+class Dispatcher:
+    """The dispatcher on a thread (inside the TUI, or headless): leads while it holds the lease,
+    observes otherwise. Start it once; stop() releases the lease and leaves workers running.
+
+    The leader ticks on the interval and also at once when another connection commits
+    (PRAGMA data_version, polled every 50 ms), when one of its workers ends (a pidfd per
+    worker), when a timed deadline arrives (retry, lease expiry, max runtime) and when nudged.
+    All database work happens on the thread, on its own connection, so the leader's own
+    writes never wake it.
+    """
+
+    def __init__(self, paths: Paths, config: Config, *, on_tick: Callable[[Report], None] | None = None,
+                 on_error: Callable[[BaseException], None] | None = None, holder: str | None = None):
+        self.paths = paths
+        self.config = config
+        self.holder = holder or lease.local_holder()
+        self.on_tick = on_tick
+        self.on_error = on_error
+        self._workers = Workers(wakeups=True, settle_seconds=TERM_SETTLE_SECONDS)
+        self._stopping = threading.Event()
+        self._nudged = threading.Event()
+        self._pipe_lock = threading.Lock()
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+        self._thread: threading.Thread | None = None
+        self._status_lock = threading.Lock()
+        self._status = {"role": "observer", "leader": None, "last_tick_at": None, "live_workers": 0,
+                        "max_workers": config.dispatch.max_workers}
+        # loop state, touched only by the thread (times are monotonic)
+        self._leading = False
+        self._renewed_at = 0.0
+        self._next_tick_at = 0.0
+        self._next_lease_try = 0.0
+        self._deadline: float | None = None
+        self._version: int | None = None
+        self._woken = False
+        self._registered: dict[int, int] = {}
+
+    # -- public surface ---------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("a Dispatcher is started once")
+        self._thread = threading.Thread(target=self._run, name="kanban-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Release the lease and end the thread; True when it ended within `timeout`."""
+        self._stopping.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        stopped = self._thread is None or not self._thread.is_alive()
+        if stopped:
+            with self._pipe_lock:
+                if self._wake_write is not None:
+                    os.close(self._wake_read)
+                    os.close(self._wake_write)
+                    self._wake_write = None
+        return stopped
+
+    def nudge(self) -> None:
+        """Tick now when leading; otherwise wake whichever process leads."""
+        self._nudged.set()
+        self._wake()
+
+    def status(self) -> dict:
+        """{role: 'leader'|'observer', leader, last_tick_at, live_workers, max_workers}."""
+        with self._status_lock:
+            return dict(self._status)
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            conn = db.connect(self.paths.db)
+        except KanbanError as exc:
+            self._error(exc)
+            return
+        selector = selectors.DefaultSelector()
+        selector.register(self._wake_read, selectors.EVENT_READ)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    timeout = self._step(conn)
+                except LeaseLost:
+                    self._demote()
+                    timeout = 0.0
+                except Exception as exc:  # keep dispatching: report and retry shortly
+                    self._error(exc)
+                    timeout = ERROR_BACKOFF_SECONDS
+                self._wait(selector, timeout)
+        finally:
+            self._shutdown(conn, selector)
+
+    def _step(self, conn: Conn) -> float:
+        """One turn: lead or observe; returns how long to wait for a wake-up."""
+        now = time.monotonic()
+        if not self._leading and not self._try_lead(conn, now):
+            return self._observe(conn)
+        return self._lead(conn, now)
+
+    def _try_lead(self, conn: Conn, now: float) -> bool:
+        if now < self._next_lease_try:
+            return False
+        self._next_lease_try = now + OBSERVER_POLL_SECONDS
+        if not lease.try_acquire(conn, self.holder):
+            return False
+        self._leading = True
+        self._renewed_at = now
+        self._version = None  # tick at once: the first tick adopts running workers
+        self._set_status(role="leader", leader=self.holder)
+        return True
+
+    def _observe(self, conn: Conn) -> float:
+        if self._nudged.is_set():
+            self._nudged.clear()
+            lease.nudge(conn)
+        self._workers.reap_exited()
+        leader = lease.status(conn) or {"leader": None, "last_tick_at": None,
+                                        "live_workers": live_workers(conn),
+                                        "max_workers": self.config.dispatch.max_workers}
+        self._set_status(role="observer", **leader)
+        return max(0.0, self._next_lease_try - time.monotonic())
+
+    def _lead(self, conn: Conn, now: float) -> float:
+        self._keepalive(conn)
+        version = _data_version(conn)
+        if version != self._version:
+            self._version = version
+            self._woken = True
+        if self._nudged.is_set():
+            self._nudged.clear()
+            self._woken = True
+        if not self._workers.has_wakeups and self._workers.child_exited():
+            self._woken = True
+        due = now >= self._next_tick_at or (self._deadline is not None and now >= self._deadline)
+        if self._woken or due:
+            self._woken = False
+            self._tick(conn)
+            now = time.monotonic()
+        waits = [WAKE_POLL_SECONDS, self._next_tick_at - now, self._renewed_at + lease.RENEW_SECONDS - now]
+        if self._deadline is not None:
+            waits.append(self._deadline - now)
+        return max(0.0, min(waits))
+
+    def _tick(self, conn: Conn) -> None:
+        settings = self.config.dispatch
+        report = tick(conn, self.paths, self.config, workers=self._workers,
+                      keepalive=lambda: self._keepalive(conn))
+        ticked_at = time.time()
+        live = live_workers(conn)
+        lease.record_tick(conn, self.holder, live_workers=live, max_workers=settings.max_workers, now=ticked_at)
+        self._next_tick_at = time.monotonic() + settings.interval_seconds
+        self._deadline = self._next_deadline(conn)
+        self._set_status(role="leader", leader=self.holder, last_tick_at=ticked_at, live_workers=live,
+                         max_workers=settings.max_workers)
+        if self.on_tick is not None:
+            self.on_tick(report)
+
+    def _next_deadline(self, conn: Conn) -> float | None:
+        now = time.monotonic()
+        candidates = []
+        board = next_deadline(conn)
+        if board is not None:
+            candidates.append(now + (board - time.time()))
+        settle = self._workers.settle_deadline()
+        if settle is not None:
+            candidates.append(settle)
+        if self._workers.unwatched_adopted():
+            candidates.append(now + ADOPTED_SWEEP_SECONDS)
+        return min(candidates, default=None)
+
+    def _keepalive(self, conn: Conn) -> None:
+        """Renew the lease when due; raises LeaseLost when another process has taken it."""
+        now = time.monotonic()
+        if now - self._renewed_at < lease.RENEW_SECONDS:
+            return
+        if not lease.renew(conn, self.holder):
+            raise LeaseLost(self.holder)
+        self._renewed_at = now
+
+    def _demote(self) -> None:
+        self._leading = False
+        self._next_lease_try = time.monotonic() + OBSERVER_POLL_SECONDS
+        self._set_status(role="observer")
+
+    def _wait(self, selector: selectors.BaseSelector, timeout: float) -> None:
+        self._sync_pidfds(selector)
+        for key, _ in selector.select(timeout):
+            if key.fd == self._wake_read:
+                self._drain()
+            self._woken = True
+
+    def _sync_pidfds(self, selector: selectors.BaseSelector) -> None:
+        """Register the workers' pidfds; a closed fd's number may be reused by a new pidfd."""
+        current = self._workers.pidfds()
+        for fd, pid in list(self._registered.items()):
+            if current.get(fd) != pid:
+                selector.unregister(fd)
+                del self._registered[fd]
+        for fd, pid in current.items():
+            if fd not in self._registered:
+                selector.register(fd, selectors.EVENT_READ)
+                self._registered[fd] = pid
+
+    def _shutdown(self, conn: Conn, selector: selectors.BaseSelector) -> None:
+        if self._leading:
+            try:
+                lease.release(conn, self.holder)
+            except Exception as exc:  # the lease then simply expires
+                self._error(exc)
+        self._leading = False
+        self._set_status(role="observer", leader=None)
+        self._workers.close()
+        selector.close()
+        conn.close()
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        with self._pipe_lock:
+            if self._wake_write is None:
+                return
+            try:
+                os.write(self._wake_write, b"\0")
+            except BlockingIOError:  # the pipe is full: a wake-up is already pending
+                pass
+
+    def _drain(self) -> None:
+        try:
+            while os.read(self._wake_read, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _set_status(self, **fields) -> None:
+        with self._status_lock:
+            self._status.update(fields)
+
+    def _error(self, exc: BaseException) -> None:
+        if self.on_error is not None:
+            self.on_error(exc)
+            return
+        log.error("dispatcher: %s", exc, exc_info=not isinstance(exc, KanbanError))
