@@ -361,8 +361,6 @@ class _Tick:
             command = self.config.command_for(assignee)
             if command is None:
                 self.report["skipped_nonspawnable"].append(task["id"])
-                if not self.dry_run:
-                    transitions.note_nonspawnable(self.conn, task["id"], assignee, now=self.fixed_now)
                 continue
             if task["retry_after"] is not None and task["retry_after"] > now:
                 continue
@@ -372,36 +370,45 @@ class _Tick:
                 continue
             if profile_cap is not None and per_profile.get(assignee, 0) >= profile_cap:
                 continue
-            workspace = self.spawn_one(task, command, profile_cap) if not self.dry_run \
-                else _planned_workspace(self.paths, task)
+            workspace = _planned_workspace(self.paths, task) if self.dry_run \
+                else self.spawn_one(task["id"], command, profile_cap)
             if workspace is None:
                 continue
             live += 1
             per_profile[assignee] = per_profile.get(assignee, 0) + 1
-            self.report["spawned"].append({"task_id": task["id"], "assignee": assignee,
-                                           "workspace": str(workspace)})
+            self.report["spawned"].append({"task_id": task["id"], "assignee": assignee, "workspace": workspace})
+        if not self.dry_run:
+            self.note_nonspawnable()
 
-    def spawn_one(self, task: sqlite3.Row, command: list[str], profile_cap: int | None) -> str | None:
+    def note_nonspawnable(self) -> None:
+        stranded = self.report["skipped_nonspawnable"]
+        if not stranded:
+            return
+        for task_id, assignee in db.read(self.conn, lambda c: _not_yet_noted(c, stranded)):
+            transitions.note_nonspawnable(self.conn, task_id, assignee, now=self.fixed_now)
+
+    def spawn_one(self, task_id: str, command: list[str], profile_cap: int | None) -> str | None:
         """claim -> workspace -> argv/env -> exec -> record; the workspace, or None if not started."""
         settings = self.config.dispatch
         try:
-            claimed = transitions.claim(self.conn, task["id"], ttl=settings.claim_ttl_seconds,
+            claimed = transitions.claim(self.conn, task_id, ttl=settings.claim_ttl_seconds,
                                         max_workers=settings.max_workers, profile_max_workers=profile_cap,
                                         now=self.fixed_now)
         except (Refused, NotFound):  # the state moved on, or another claimer filled the cap
             return None
         run_id = claimed["run_id"]
+        task = db.read(self.conn, lambda c: c.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone())
         try:
             workspace, managed = spawn.resolve_workspace(self.paths, dict(task))
             proc = spawn.spawn(self.argv(task, command, workspace), self.env(task, claimed, workspace),
-                               workspace, self.paths.log_for(task["id"]))
+                               workspace, self.paths.log_for(task_id))
         except (SpawnError, OSError) as exc:
-            self.fail_run(task["id"], run_id, "spawn_failed", str(exc), {})
-            self.report["spawn_failed"].append(task["id"])
+            self.fail_run(task_id, run_id, "spawn_failed", str(exc), {})
+            self.report["spawn_failed"].append(task_id)
             return None
         self.workers.add_child(proc)
         try:
-            transitions.record_spawn(self.conn, task["id"], run_id, pid=proc.pid,
+            transitions.record_spawn(self.conn, task_id, run_id, pid=proc.pid,
                                      started_at=procs.start_time(proc.pid), workspace=str(workspace),
                                      managed=managed, now=self.fixed_now)
         except Refused:
@@ -425,11 +432,25 @@ class _Tick:
 
 
 def _spawn_candidates(c: Conn) -> tuple[list[sqlite3.Row], int, dict[str, int]]:
-    ready = c.execute("SELECT * FROM tasks WHERE status = 'ready' "
-                      "ORDER BY priority DESC, created_at ASC, id").fetchall()
+    ready = c.execute("SELECT id, assignee, retry_after, workspace_kind, workspace_path FROM tasks "
+                      "WHERE status = 'ready' ORDER BY priority DESC, created_at ASC, id").fetchall()
     per_profile = dict(c.execute("SELECT assignee, count(*) FROM tasks WHERE status = 'running' "
                                  "GROUP BY assignee").fetchall())
     return ready, sum(per_profile.values()), per_profile
+
+
+def _not_yet_noted(c: Conn, task_ids: list[str]) -> list[tuple[str, str]]:
+    """(id, assignee) of stranded tasks whose latest assignment has no skipped_nonspawnable yet.
+
+    transitions.note_nonspawnable decides the same inside its transaction; reading first keeps
+    a tick from taking the write lock for every stranded task every time.
+    """
+    marks = ",".join("?" * len(task_ids))
+    return [(row[0], row[1]) for row in c.execute(
+        f"SELECT t.id, t.assignee FROM tasks t WHERE t.id IN ({marks}) AND coalesce(("
+        "  SELECT e.kind FROM task_events e WHERE e.task_id = t.id AND e.kind IN "
+        "  ('skipped_nonspawnable', 'assigned', 'reassigned', 'created') ORDER BY e.id DESC LIMIT 1), '') "
+        "<> 'skipped_nonspawnable'", task_ids)]
 
 
 def _planned_workspace(paths: Paths, task: sqlite3.Row) -> str:
