@@ -30,7 +30,7 @@ NOTIFY_FIELDS = ("id", "task_id", "platform", "chat_id", "thread_id", "user_id",
 EVENT_COLUMNS = "e.id, e.task_id, e.run_id, e.kind, e.payload, e.created_at"
 WARNING_KINDS_SQL = ", ".join(f"'{kind}'" for kind in WARNING_EVENT_KINDS)
 # Kept as its own term in every query on failing tasks, so one partial index
-# (`WHERE consecutive_failures > 0`) can serve them all.
+# (`(status, consecutive_failures) WHERE consecutive_failures > 0`) can serve them all.
 FAILING = "consecutive_failures > 0"
 STALE_READY_SECONDS = 3600
 ATTENTION_LIMIT = 50
@@ -324,15 +324,20 @@ def _latest_runs(conn: Conn, param: str) -> dict[str, tuple[str | None, str | No
     return {task_id: (outcome, summary) for task_id, outcome, summary in rows}
 
 
+def _unresolved_warnings_sql(scope: str = "") -> str:
+    """Each task's newest hallucination event (among tasks matching `scope`), unless a later
+    `completed` event superseded it. Columns: task_id, kind, payload, id."""
+    return ("SELECT w.task_id, w.kind, w.payload, w.id FROM task_events w "
+            f"WHERE w.id IN (SELECT max(id) FROM task_events WHERE {scope} kind IN ({WARNING_KINDS_SQL}) "
+            "               GROUP BY task_id) "
+            "AND NOT EXISTS (SELECT 1 FROM task_events c WHERE c.task_id = w.task_id "
+            "                AND c.id > w.id AND c.kind = 'completed')")
+
+
 def _warnings(conn: Conn, param: str) -> dict[str, str]:
-    """task id -> kind of its newest hallucination event, unless a later `completed` superseded it."""
-    rows = _tuples(
-        conn, "SELECT w.task_id, w.kind FROM task_events w "
-              f"WHERE w.id IN (SELECT max(id) FROM task_events WHERE task_id IN {IDS} "
-              f"               AND kind IN ({WARNING_KINDS_SQL}) GROUP BY task_id) "
-              "AND NOT EXISTS (SELECT 1 FROM task_events c WHERE c.task_id = w.task_id "
-              "                AND c.id > w.id AND c.kind = 'completed')", (param,))
-    return dict(rows.fetchall())
+    """task id -> kind of its unresolved hallucination warning."""
+    rows = _tuples(conn, _unresolved_warnings_sql(f"task_id IN {IDS} AND"), (param,))
+    return {task_id: kind for task_id, kind, _, _ in rows}
 
 
 def _add_card_extras(conn: Conn, cards: list[dict], now: float) -> None:
@@ -459,13 +464,9 @@ def _warning_detail(kind: str, payload: str | None) -> str:
 
 
 def _attention_warnings(conn: Conn, limit: int) -> list[dict]:
-    rows = _dicts(
-        conn, "SELECT w.task_id, t.title, w.kind, w.payload FROM task_events w "
-              "JOIN tasks t ON t.id = w.task_id "
-              f"WHERE w.kind IN ({WARNING_KINDS_SQL}) AND t.status <> 'archived' "
-              "AND NOT EXISTS (SELECT 1 FROM task_events n WHERE n.task_id = w.task_id AND n.id > w.id "
-              f"               AND n.kind IN ('completed', {WARNING_KINDS_SQL})) "
-              "ORDER BY w.id DESC LIMIT ?", (limit,))
+    rows = _dicts(conn, f"SELECT u.task_id, t.title, u.kind, u.payload FROM ({_unresolved_warnings_sql()}) u "
+                        "JOIN tasks t ON t.id = u.task_id WHERE t.status <> 'archived' "
+                        "ORDER BY u.id DESC LIMIT ?", (limit,))
     return [{"task_id": row["task_id"], "title": row["title"], "reason": row["kind"],
              "detail": _warning_detail(row["kind"], row["payload"])} for row in rows]
 
