@@ -24,7 +24,7 @@ def check(conn: Conn, *, now: float | None = None) -> list[str]:
     checks: list[Callable[[Conn], list[str]]] = [
         _integrity, _foreign_keys, _schema_version, _running_tasks, _stray_open_runs,
         _closed_runs_without_outcome, _missing_created_events, _cycles, _ready_with_open_parents,
-        _done_without_completed_at,
+        _done_without_completed_at, _stale_column_counts,
     ]
     return queries.in_snapshot(conn, lambda c: [line for fn in checks for line in fn(c)])
 
@@ -108,3 +108,10 @@ def _ready_with_open_parents(conn: Conn) -> list[str]:
 def _done_without_completed_at(conn: Conn) -> list[str]:
     rows = conn.execute("SELECT id FROM tasks WHERE status = 'done' AND completed_at IS NULL ORDER BY id")
     return [f"{task}: done without completed_at" for (task,) in rows]
+
+
+def _stale_column_counts(conn: Conn) -> list[str]:
+    rows = conn.execute(
+        "SELECT k.status, k.n, (SELECT count(*) FROM tasks t WHERE t.status = k.status) FROM task_counts k "
+        "WHERE k.n <> (SELECT count(*) FROM tasks t WHERE t.status = k.status) ORDER BY k.status")
+    return [f"column count for {status} says {kept}, the board has {actual}" for status, kept, actual in rows]

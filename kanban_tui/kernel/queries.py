@@ -273,55 +273,64 @@ def _board_filter(search: str | None, tenant: str | None,
                   assignee: str | None) -> tuple[list[str], list]:
     where, params = [], []
     if tenant is not None:
-        where.append("tenant = ?")
+        where.append("t.tenant = ?")
         params.append(tenant)
     if assignee is not None:
-        where.append("assignee = ?")
+        where.append("t.assignee = ?")
         params.append(assignee)
     if search:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         fields = ("id", "title", "body", "assignee", "tenant")
-        where.append("(" + " OR ".join(f"{field} LIKE ? ESCAPE '\\'" for field in fields) + ")")
+        where.append("(" + " OR ".join(f"t.{field} LIKE ? ESCAPE '\\'" for field in fields) + ")")
         params.extend([pattern] * len(fields))
     return where, params
 
 
 def _column_counts(conn: Conn, where: list[str], params: list) -> dict[str, int]:
+    if not where:  # unfiltered: the trigger-maintained counts, O(1) at any board size
+        counts = dict(_tuples(conn, "SELECT status, n FROM task_counts").fetchall())
+        return {status: counts.get(status, 0) for status in COLUMNS}
     marks = ", ".join(f"'{status}'" for status in COLUMNS)
-    clause = " AND ".join([f"status IN ({marks})", *where])
+    clause = " AND ".join([f"t.status IN ({marks})", *where])
     counts = {status: 0 for status in COLUMNS}
-    counts.update(_tuples(conn, f"SELECT status, count(*) FROM tasks WHERE {clause} GROUP BY status",
+    counts.update(_tuples(conn, f"SELECT t.status, count(*) FROM tasks t WHERE {clause} GROUP BY t.status",
                           params).fetchall())
     return counts
 
 
+# A card is its task's columns plus a few per-task figures, each one indexed probe
+# (correlated subqueries run inside SQLite: cheaper than batching ids through Python).
+_CARD_EXTRAS = (
+    ("child_total", "(SELECT count(*) FROM task_links l WHERE l.parent_id = t.id)"),
+    ("child_done", "(SELECT count(*) FROM task_links l JOIN tasks ch ON ch.id = l.child_id "
+                   "WHERE l.parent_id = t.id AND ch.status IN ('done', 'archived'))"),
+    ("comment_count", "(SELECT count(*) FROM task_comments m WHERE m.task_id = t.id)"),
+    ("latest_outcome", "r.outcome"),
+    ("latest_summary", "r.summary"),
+    # the newest of completed/warning events: a warning unless a completion came after it
+    ("warning", f"(SELECT nullif(w.kind, 'completed') FROM task_events w WHERE w.task_id = t.id "
+                f"AND w.kind IN ('completed', {WARNING_KINDS_SQL}) ORDER BY w.id DESC LIMIT 1)"),
+)
+_CARD_NAMES = (*CARD_FIELDS, *(name for name, _ in _CARD_EXTRAS))
+_CARD_SELECT = (f"SELECT {', '.join('t.' + field for field in CARD_FIELDS)}, "
+                f"{', '.join(sql for _, sql in _CARD_EXTRAS)} FROM tasks t "
+                "LEFT JOIN task_runs r ON r.id = (SELECT max(id) FROM task_runs WHERE task_id = t.id)")
+
+
+def _card_dicts(cursor: sqlite3.Cursor, now: float) -> list[dict]:
+    cards = [dict(zip(_CARD_NAMES, row)) for row in cursor]
+    for card in cards:
+        card["gave_up"] = card["latest_outcome"] == "gave_up"
+        card["claim_expired"] = _claim_expired(card, now)
+    return cards
+
+
 def _column_cards(conn: Conn, status: str, where: list[str], params: list,
-                  per_column: int) -> list[dict]:
-    order = "started_at, id" if status == "running" else "priority DESC, created_at, id"
-    clause = " AND ".join(["status = ?", *where])
-    return _dicts(conn, f"SELECT {', '.join(CARD_FIELDS)} FROM tasks WHERE {clause} "
-                        f"ORDER BY {order} LIMIT ?", [status, *params, per_column])
-
-
-def _child_progress(conn: Conn, param: str) -> dict[str, tuple[int, int]]:
-    rows = _tuples(
-        conn, "SELECT l.parent_id, count(*), sum(c.status IN ('done', 'archived')) FROM task_links l "
-              f"JOIN tasks c ON c.id = l.child_id WHERE l.parent_id IN {IDS} GROUP BY l.parent_id",
-        (param,))
-    return {parent_id: (total, done) for parent_id, total, done in rows}
-
-
-def _comment_counts(conn: Conn, param: str) -> dict[str, int]:
-    return dict(_tuples(conn, f"SELECT task_id, count(*) FROM task_comments WHERE task_id IN {IDS} "
-                              "GROUP BY task_id", (param,)).fetchall())
-
-
-def _latest_runs(conn: Conn, param: str) -> dict[str, tuple[str | None, str | None]]:
-    """task id -> (outcome, summary) of its newest run."""
-    rows = _tuples(conn, "SELECT task_id, outcome, summary FROM task_runs WHERE id IN "
-                         f"(SELECT max(id) FROM task_runs WHERE task_id IN {IDS} GROUP BY task_id)",
-                   (param,))
-    return {task_id: (outcome, summary) for task_id, outcome, summary in rows}
+                  per_column: int, now: float) -> list[dict]:
+    order = "t.started_at, t.id" if status == "running" else "t.priority DESC, t.created_at, t.id"
+    clause = " AND ".join(["t.status = ?", *where])
+    return _card_dicts(_tuples(conn, f"{_CARD_SELECT} WHERE {clause} ORDER BY {order} LIMIT ?",
+                               [status, *params, per_column]), now)
 
 
 def _unresolved_warnings_sql(scope: str = "") -> str:
@@ -332,28 +341,6 @@ def _unresolved_warnings_sql(scope: str = "") -> str:
             "               GROUP BY task_id) "
             "AND NOT EXISTS (SELECT 1 FROM task_events c WHERE c.task_id = w.task_id "
             "                AND c.id > w.id AND c.kind = 'completed')")
-
-
-def _warnings(conn: Conn, param: str) -> dict[str, str]:
-    """task id -> kind of its unresolved hallucination warning."""
-    rows = _tuples(conn, _unresolved_warnings_sql(f"task_id IN {IDS} AND"), (param,))
-    return {task_id: kind for task_id, kind, _, _ in rows}
-
-
-def _add_card_extras(conn: Conn, cards: list[dict], now: float) -> None:
-    param = _ids_param(card["id"] for card in cards)
-    progress = _child_progress(conn, param)
-    comment_counts = _comment_counts(conn, param)
-    latest = _latest_runs(conn, param)
-    warnings = _warnings(conn, param)
-    for card in cards:
-        task_id = card["id"]
-        child_total, child_done = progress.get(task_id, (0, 0))
-        outcome, summary = latest.get(task_id, (None, None))
-        card.update(child_total=child_total, child_done=child_done,
-                    comment_count=comment_counts.get(task_id, 0), latest_outcome=outcome,
-                    latest_summary=summary, warning=warnings.get(task_id),
-                    gave_up=outcome == "gave_up", claim_expired=_claim_expired(card, now))
 
 
 def _claim_expired(card: dict, now: float) -> bool:
@@ -369,9 +356,7 @@ def cards(conn: Conn, task_ids: Iterable[str], *, now: float | None = None) -> l
     ids = list(dict.fromkeys(task_ids))
 
     def read(c: Conn) -> list[dict]:
-        rows = _dicts(c, f"SELECT {', '.join(CARD_FIELDS)} FROM tasks WHERE id IN {IDS}", (_ids_param(ids),))
-        if rows:
-            _add_card_extras(c, rows, now)
+        rows = _card_dicts(_tuples(c, f"{_CARD_SELECT} WHERE t.id IN {IDS}", (_ids_param(ids),)), now)
         by_id = {row["id"]: row for row in rows}
         return [by_id[task_id] for task_id in ids if task_id in by_id]
 
@@ -390,11 +375,8 @@ def board_snapshot(conn: Conn, *, per_column: int = 200, search: str | None = No
 
     def read(c: Conn) -> dict:
         counts = _column_counts(c, where, params)
-        columns = {status: (_column_cards(c, status, where, params, per_column) if counts[status] else [])
+        columns = {status: (_column_cards(c, status, where, params, per_column, now) if counts[status] else [])
                    for status in COLUMNS}
-        cards = [card for column in columns.values() for card in column]
-        if cards:
-            _add_card_extras(c, cards, now)
         return {"counts": counts, "columns": columns, "cursor": max_event_id(c)}
 
     return in_snapshot(conn, read)

@@ -105,3 +105,8 @@ def test_foreign_key_violations(conn):
     conn.execute("PRAGMA foreign_keys = ON")
     assert doctor.check(conn) == ["task_comments row 1 points at a missing tasks row"]
 
+
+
+def test_doctor_reports_a_stale_column_count(conn):
+    conn.execute("UPDATE task_counts SET n = n + 2 WHERE status = 'ready'")
+    assert doctor.check(conn) == ["column count for ready says 2, the board has 0"]

@@ -36,11 +36,9 @@ CREATE TABLE tasks (
 ) STRICT;
 
 CREATE INDEX tasks_by_column ON tasks (status, priority DESC, created_at, id);
--- Filters index the name alone, so a status change does not rewrite them; the partial index
--- keeps per-profile cap checks O(running) without touching it on other moves.
-CREATE INDEX tasks_by_assignee ON tasks (assignee);
-CREATE INDEX tasks_by_tenant ON tasks (tenant);
-CREATE INDEX tasks_running_by_assignee ON tasks (assignee) WHERE status = 'running';
+CREATE INDEX tasks_by_assignee ON tasks (assignee, status);
+CREATE INDEX tasks_by_tenant ON tasks (tenant, status);
+CREATE INDEX tasks_failing ON tasks (status, consecutive_failures) WHERE consecutive_failures > 0;
 CREATE UNIQUE INDEX tasks_live_idempotency_key ON tasks (idempotency_key)
     WHERE idempotency_key IS NOT NULL AND status <> 'archived';
 
@@ -104,6 +102,9 @@ CREATE TABLE task_events (
 ) STRICT;
 
 CREATE INDEX task_events_by_task ON task_events (task_id, id);
+-- a card's warning is its newest hallucination event unless a later `completed` superseded it
+CREATE INDEX task_events_handoffs ON task_events (task_id, id)
+    WHERE kind IN ('completed', 'completion_blocked_hallucination', 'suspected_hallucinated_references');
 
 CREATE TABLE notify_subs (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -115,6 +116,28 @@ CREATE TABLE notify_subs (
     created_at   REAL NOT NULL,
     UNIQUE (task_id, platform, chat_id, thread_id)
 ) STRICT;
+
+-- Live column counts, kept by triggers, so the board's counts cost O(1) at any size.
+CREATE TABLE task_counts (
+    status TEXT PRIMARY KEY,
+    n      INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO task_counts (status, n)
+    SELECT value, 0 FROM json_each('["triage","todo","ready","running","blocked","done","archived"]');
+
+CREATE TRIGGER task_counts_on_insert AFTER INSERT ON tasks BEGIN
+    UPDATE task_counts SET n = n + 1 WHERE status = NEW.status;
+END;
+
+CREATE TRIGGER task_counts_on_delete AFTER DELETE ON tasks BEGIN
+    UPDATE task_counts SET n = n - 1 WHERE status = OLD.status;
+END;
+
+CREATE TRIGGER task_counts_on_move AFTER UPDATE OF status ON tasks WHEN OLD.status <> NEW.status BEGIN
+    UPDATE task_counts SET n = n - 1 WHERE status = OLD.status;
+    UPDATE task_counts SET n = n + 1 WHERE status = NEW.status;
+END;
 
 -- one row per (subscription, event) delivered, so a notification is sent once
 CREATE TABLE notify_deliveries (
