@@ -114,6 +114,7 @@ def test_demo_board_plays_the_stories(tmp_path):
         stop_leftover_workers(home)
 
 
+@pytest.mark.timeout(FIRST_RUN_SECONDS + 60)
 def test_make_run_in_a_fresh_clone_opens_the_board(tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
