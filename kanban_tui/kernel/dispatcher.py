@@ -15,15 +15,14 @@ import os
 import selectors
 import signal
 import sqlite3
-import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 from kanban_tui.config import DEFAULT_SKILL_ARGS, Config
 from kanban_tui.errors import KanbanError, NotFound, Refused, SpawnError
 from kanban_tui.kernel import db, lease, notify, procs, spawn, transitions
+from kanban_tui.kernel.workers import WorkerExit, Workers
 from kanban_tui.paths import Paths
 
 TERMINATE_GRACE_SECONDS = 5.0
@@ -35,6 +34,8 @@ OBSERVER_POLL_SECONDS = 0.5    # how often an observer tries to take the lease
 ADOPTED_SWEEP_SECONDS = 0.5    # fingerprint checks when pidfd_open is unavailable
 ERROR_BACKOFF_SECONDS = 1.0
 LOG_TAIL_BYTES = 4096
+# A dispatcher's claim lock is "<holder>/<random>"; a CLI or human claim has no holder part.
+CLAIM_LOCK_SEPARATOR = "/"
 
 Conn = sqlite3.Connection
 Report = dict
@@ -57,164 +58,24 @@ class LeaseLost(Exception):
     """Another process took the leader lease while this one was busy."""
 
 
-# ---------------------------------------------------------------- worker processes
-
-@dataclass(frozen=True)
-class WorkerExit:
-    exit_code: int | None   # None when killed by a signal or when the status is unknown
-    signal: int | None
-    known: bool             # False: not our child (or reaped elsewhere); only its absence is known
-    seen_at: float          # monotonic time the death was first seen
-
-    @property
-    def doubtful(self) -> bool:
-        """Possibly stopped by an operator's reclaim or archive, which records its own outcome."""
-        return not self.known or self.signal == signal.SIGTERM
-
-
-class Workers:
-    """The worker processes a dispatcher watches: its own children (reaped with their exit
-    status) and adopted ones (pid + start-time fingerprint). With `wakeups`, each gets a pidfd
-    that turns readable when the process ends, so the leader's loop wakes at once. A doubtful
-    death is recorded only `settle_seconds` after it was seen (a one-shot tick has no later)."""
-
-    def __init__(self, *, wakeups: bool = False, settle_seconds: float = 0.0):
-        self.settle_seconds = settle_seconds
-        self._children: dict[int, subprocess.Popen] = {}
-        self._pidfds: dict[int, int] = {}
-        self._exits: dict[int, WorkerExit] = {}
-        self._adopted: set[int] = set()
-        self._wakeups = wakeups and hasattr(os, "pidfd_open")
-
-    @property
-    def has_wakeups(self) -> bool:
-        return self._wakeups
-
-    def add_child(self, proc: subprocess.Popen) -> None:
-        self._children[proc.pid] = proc
-        self._open_pidfd(proc.pid)
-
-    def adopt(self, pid: int, started_at: float | None) -> None:
-        """Watch a live worker some other dispatcher started."""
-        if pid in self._children or pid in self._adopted:
-            return
-        self._adopted.add(pid)
-        # Open first, then check the fingerprint: the pidfd pins the process that was checked.
-        if self._open_pidfd(pid) and not procs.is_alive(pid, started_at):
-            self._close_pidfd(pid)
-
-    def exit_of(self, pid: int, started_at: float | None) -> WorkerExit | None:
-        """None while the worker runs; how it ended once it is gone."""
-        if pid in self._exits:
-            return self._exits[pid]
-        if pid in self._children:
-            ended = self._reap(pid)
-        else:
-            ended = None if procs.is_alive(pid, started_at) else WorkerExit(None, None, False, time.monotonic())
-        if ended is not None:
-            self._exits[pid] = ended
-            self._close_pidfd(pid)
-        return ended
-
-    def _reap(self, pid: int) -> WorkerExit | None:
-        proc = self._children[pid]
-        try:
-            waited, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:  # reaped by someone else in this process (procs.terminate)
-            proc.returncode = 0
-            return WorkerExit(None, None, False, time.monotonic())
-        if waited == 0:
-            return None
-        code = os.waitstatus_to_exitcode(status)
-        proc.returncode = code  # so Popen never waits for it again
-        if code < 0:
-            return WorkerExit(None, -code, True, time.monotonic())
-        return WorkerExit(code, None, True, time.monotonic())
-
-    def settled(self, ended: WorkerExit) -> bool:
-        return not ended.doubtful or time.monotonic() - ended.seen_at >= self.settle_seconds
-
-    def forget(self, pid: int) -> None:
-        """Stop watching a worker that ended (reaping it if it is our child)."""
-        if pid in self._children and pid not in self._exits:
-            self._reap(pid)
-        self._close_pidfd(pid)
-        self._exits.pop(pid, None)
-        self._adopted.discard(pid)
-        self._children.pop(pid, None)
-
-    def keep_only(self, running_pids: set[int]) -> None:
-        """Drop everything not behind a running task; children only once they are reaped."""
-        for pid in list(self._children):
-            if pid not in running_pids and (pid in self._exits or self._reap(pid) is not None):
-                self.forget(pid)
-        for pid in (self._adopted | set(self._exits)) - running_pids - set(self._children):
-            self.forget(pid)
-
-    def reap_exited(self) -> None:
-        """Reap children that ended (an observer still owns the children it spawned as leader)."""
-        for pid in list(self._children):
-            if pid in self._exits or self._reap(pid) is not None:
-                self.forget(pid)
-
-    def child_exited(self) -> bool:
-        """Has any child ended? Peeks without reaping (for when pidfds are unavailable)."""
-        for pid in self._children:
-            if pid in self._exits:
-                continue
-            try:
-                if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                    return True
-            except ChildProcessError:
-                return True
-        return False
-
-    def settle_deadline(self) -> float | None:
-        """Monotonic time at which a doubtful death may be recorded."""
-        pending = [e.seen_at + self.settle_seconds for e in self._exits.values() if e.doubtful]
-        return min(pending, default=None)
-
-    def unwatched_adopted(self) -> bool:
-        return any(pid not in self._pidfds and pid not in self._exits for pid in self._adopted)
-
-    def pidfds(self) -> dict[int, int]:
-        """fd -> pid of every watched worker still running."""
-        return {fd: pid for pid, fd in self._pidfds.items()}
-
-    def close(self) -> None:
-        for pid in list(self._pidfds):
-            self._close_pidfd(pid)
-
-    def _open_pidfd(self, pid: int) -> bool:
-        if not self._wakeups:
-            return False
-        try:
-            self._pidfds[pid] = os.pidfd_open(pid)
-        except OSError:
-            return False
-        return True
-
-    def _close_pidfd(self, pid: int) -> None:
-        fd = self._pidfds.pop(pid, None)
-        if fd is not None:
-            os.close(fd)
-
-
 # ---------------------------------------------------------------- one tick
 
 def tick(conn: Conn, paths: Paths, config: Config, *, now: float | None = None, dry_run: bool = False,
          max_spawn: int | None = None, failure_limit: int | None = None, workers: Workers | None = None,
-         keepalive: Callable[[], None] | None = None) -> Report:
+         keepalive: Callable[[], None] | None = None, holder: str | None = None) -> Report:
     """One pass over the board; returns what it did (or, with dry_run, what it would do).
 
     `workers` carries the dispatcher's processes between ticks (a one-shot tick sees every
     worker as adopted); `keepalive` is called between slow steps and may raise LeaseLost.
     `now` pins the clock for stamps and comparisons (tests); by default each step reads it.
+    `holder` names this dispatcher in its claim locks, so a successor can tell its orphans.
     """
     run = _Tick(conn, paths, config, now=now, dry_run=dry_run,
                 failure_limit=failure_limit or config.dispatch.failure_limit,
-                workers=workers if workers is not None else Workers(), keepalive=keepalive)
+                workers=workers if workers is not None else Workers(), keepalive=keepalive,
+                holder=holder or lease.local_holder())
     run.expired_leases()
+    run.orphaned_claims()
     run.dead_workers()
     run.max_runtime()
     run.promote()
@@ -226,8 +87,9 @@ def tick(conn: Conn, paths: Paths, config: Config, *, now: float | None = None, 
 
 class _Tick:
     def __init__(self, conn: Conn, paths: Paths, config: Config, *, now: float | None, dry_run: bool,
-                 failure_limit: int, workers: Workers, keepalive: Callable[[], None] | None):
+                 failure_limit: int, workers: Workers, keepalive: Callable[[], None] | None, holder: str):
         self.conn, self.paths, self.config = conn, paths, config
+        self.holder = holder
         self.fixed_now = now
         self.dry_run = dry_run
         self.failure_limit = failure_limit
@@ -240,7 +102,7 @@ class _Tick:
 
     def running(self, where: str = "", params: tuple = ()) -> list[sqlite3.Row]:
         return db.read(self.conn, lambda c: c.execute(
-            "SELECT t.id, t.current_run_id, t.worker_pid, t.worker_started_at, t.claim_expires, "
+            "SELECT t.id, t.current_run_id, t.worker_pid, t.worker_started_at, t.claim_expires, t.claim_lock, "
             "t.last_heartbeat_at, t.max_runtime_seconds, r.started_at AS run_started_at "
             "FROM tasks t JOIN task_runs r ON r.id = t.current_run_id "
             f"WHERE t.status = 'running' {where} ORDER BY t.id", params).fetchall())
@@ -283,6 +145,18 @@ class _Tick:
             except Refused:
                 continue
             self.report["reclaimed"].append(row["id"])
+
+    # 1b. claims a previous dispatcher made but died before starting their worker
+    def orphaned_claims(self) -> None:
+        rows = self.running("AND t.worker_pid IS NULL AND t.claim_lock LIKE '%' || ? || '%' "
+                            "AND substr(t.claim_lock, 1, instr(t.claim_lock, ?) - 1) <> ? AND r.started_at <= ?",
+                            (CLAIM_LOCK_SEPARATOR, CLAIM_LOCK_SEPARATOR, self.holder, self.now() - lease.TTL_SECONDS))
+        for row in rows:
+            claimer = row["claim_lock"].split(CLAIM_LOCK_SEPARATOR)[0]
+            self.report["crashed"].append(row["id"])
+            if not self.dry_run:
+                self.fail_run(row["id"], row["current_run_id"], "crashed",
+                              f"dispatcher {claimer} stopped before starting a worker", {"pid": None})
 
     # 2. dead workers: our children with their exit status, others by fingerprint
     def dead_workers(self) -> None:
@@ -393,6 +267,7 @@ class _Tick:
         try:
             claimed = transitions.claim(self.conn, task_id, ttl=settings.claim_ttl_seconds,
                                         max_workers=settings.max_workers, profile_max_workers=profile_cap,
+                                        lock=f"{self.holder}{CLAIM_LOCK_SEPARATOR}{os.urandom(6).hex()}",
                                         now=self.fixed_now)
         except (Refused, NotFound):  # the state moved on, or another claimer filled the cap
             return None
@@ -657,7 +532,7 @@ class Dispatcher:
 
     def _tick(self, conn: Conn) -> None:
         settings = self.config.dispatch
-        report = tick(conn, self.paths, self.config, workers=self._workers,
+        report = tick(conn, self.paths, self.config, workers=self._workers, holder=self.holder,
                       keepalive=lambda: self._keepalive(conn))
         ticked_at = time.time()
         live = live_workers(conn)

@@ -8,7 +8,6 @@ integrity and foreign-key checks for files damaged or edited outside the kernel.
 from __future__ import annotations
 
 import sqlite3
-import time
 from typing import Callable
 
 from kanban_tui.kernel import db, queries
@@ -16,11 +15,8 @@ from kanban_tui.kernel import db, queries
 Conn = sqlite3.Connection
 
 
-def check(conn: Conn, *, now: float | None = None) -> list[str]:
-    """Every violated invariant, one human line each; [] when the board is sound.
-
-    `now` is accepted for symmetry with the other read views; no invariant depends on time.
-    """
+def check(conn: Conn) -> list[str]:
+    """Every violated invariant, one human line each; [] when the board is sound."""
     checks: list[Callable[[Conn], list[str]]] = [
         _integrity, _foreign_keys, _schema_version, _running_tasks, _stray_open_runs,
         _closed_runs_without_outcome, _missing_created_events, _cycles, _ready_with_open_parents,

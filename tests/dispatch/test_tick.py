@@ -14,7 +14,8 @@ import pytest
 from harness import PYTHON, complete
 
 from kanban_tui.kernel import db, procs, transitions
-from kanban_tui.kernel.dispatcher import Workers, tick
+from kanban_tui.kernel.dispatcher import tick
+from kanban_tui.kernel.workers import Workers
 
 N = 1_800_000_000.0
 HANG = [{"do": "print", "text": "working"}, {"do": "hang"}]
@@ -336,3 +337,18 @@ def test_sigterm_death_waits_for_an_operator_reclaim_to_record_it(board):
     time.sleep(0.5)
     assert tick(board.conn, board.paths, board.config, workers=workers)["crashed"] == []
     assert board.outcomes(task)[0] == "reclaimed"
+
+
+def test_a_claim_orphaned_by_a_dead_dispatcher_is_crashed_not_stranded(board):
+    board.configure(("dev",))
+    orphan = board.create("orphan", HANG, assignee="dev", now=N)
+    by_hand = board.create("claimed by a person", HANG, assignee="dev", now=N)
+    transitions.claim(board.conn, orphan, lock="gone-host:4242/0a1b2c", now=N)
+    transitions.claim(board.conn, by_hand, now=N)
+    fresh = tick(board.conn, board.paths, board.config, now=N + 1)
+    assert fresh["crashed"] == []  # within the lease TTL the claimer may still be starting it
+    report = tick(board.conn, board.paths, board.config, now=N + 30)
+    assert report["crashed"] == [orphan]
+    assert board.outcomes(orphan) == ["crashed"]
+    assert "gone-host:4242 stopped before starting a worker" in board.task(orphan)["last_failure_error"]
+    assert board.status(by_hand) == "running"
