@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from factories import (
-    NOW, add_comment, add_event, add_subscription, link, make_run, make_task,
+    NOW, add_comment, add_event, add_subscription, make_run, make_task,
 )
 
 from kanban_tui.errors import NotFound, UsageError
