@@ -44,6 +44,7 @@ class KanbanApp(App):
     TITLE = "kanban-tui"
     BINDINGS = APP_BINDINGS
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (80, "-medium"), (140, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
 
     class DispatcherFailed(Message):
         """The in-process dispatcher hit an error (it keeps running and retries)."""
@@ -131,9 +132,14 @@ class KanbanApp(App):
         if worker.group == "lease" and worker.state is WorkerState.SUCCESS:
             self._show_status(worker.result)
         elif worker.state is WorkerState.ERROR:
-            error = worker.error
-            message = error.message if isinstance(error, KanbanError) else f"{type(error).__name__}: {error}"
-            self.notify(message, title=worker.name or "Error", severity="error", markup=False)
+            self.report_failure(worker)
+
+    def report_failure(self, worker: Worker) -> None:
+        """The one place a failed worker becomes a notification (StateChanged does not bubble,
+        so screens hand their failed workers here)."""
+        error = worker.error
+        message = error.message if isinstance(error, KanbanError) else f"{type(error).__name__}: {error}"
+        self.notify(message, title=worker.name or "Error", severity="error", markup=False)
 
     def on_kanban_app_dispatcher_failed(self, message: DispatcherFailed) -> None:
         self.notify(f"dispatcher: {message.error}", severity="error", markup=False)

@@ -62,6 +62,14 @@ BULK_ACTIONS = {
 }
 
 
+# What H (-1) and L (+1) do from each column: a status to move to, or a kernel verb.
+# Running -> left and done -> left have no verb; `move_refusal` says why.
+MOVES = {
+    ("triage", 1): "todo", ("todo", -1): "triage", ("todo", 1): "ready", ("ready", -1): "todo",
+    ("ready", 1): "claim", ("running", 1): "block", ("blocked", -1): "unblock", ("blocked", 1): "complete",
+}
+
+
 @dataclass(frozen=True)
 class Filters:
     search: str | None = None
@@ -206,6 +214,7 @@ class BoardScreen(Screen):
 
     def on_mount(self) -> None:
         self.attention.display = False
+        self.top_bar.show_selection(0)
         self._mark_current(self.current)
         self._tick_clock()
         self.set_interval(CLOCK_SECONDS, self._tick_clock)
@@ -231,13 +240,18 @@ class BoardScreen(Screen):
     @on(Worker.StateChanged)
     def _worker_done(self, event: Worker.StateChanged) -> None:
         worker = event.worker
+        if worker.state is WorkerState.ERROR:
+            self.app.report_failure(worker)
         if worker.state is not WorkerState.SUCCESS:
             return
         if worker.group == "board":
             self._apply(worker.result)
+        elif worker.group == "write":
+            self.reload()  # our own change: show it now rather than at the bridge's next poll
         elif worker.group == "bulk":
             label, results = worker.result
             self._report(label, results)
+            self.reload()
         elif worker.group == "edit":
             self._edit(worker.result)
 
@@ -481,6 +495,7 @@ class BoardScreen(Screen):
         frozen = frozenset(selected)
         for card_list in self.lists.values():
             card_list.set_selected(frozen)
+        self.top_bar.show_selection(len(selected))
         self._update_bindings()
 
     def action_select(self) -> None:
@@ -515,8 +530,11 @@ class BoardScreen(Screen):
                             thread=True, exit_on_error=False)
 
     def _report(self, label: str, results: dict[str, str | None]) -> None:
+        """One notification per bulk operation; the selection stays for the next one (esc clears),
+        less the cards archived off the board."""
         failed = {task_id: why for task_id, why in results.items() if why}
-        self._set_selection(set(failed) & self.selected)
+        if label == "Archive":
+            self._set_selection(self.selected - {task_id for task_id in results if task_id not in failed})
         done = len(results) - len(failed)
         lines = [f"{label}: {done} of {len(results)} done"]
         lines += [why or "" for why in failed.values()]
@@ -570,17 +588,17 @@ class BoardScreen(Screen):
         if refusal:
             self.notify(refusal, title="Cannot move", severity="warning", markup=False)
             return
-        status, task_id = card["status"], card["id"]
-        target = COLUMNS[COLUMNS.index(status) + delta]
-        if target in ("triage", "todo", "ready") and status in ("triage", "todo", "ready"):
-            self._write(lambda conn, tid: transitions.move(conn, tid, target), [task_id], "Move")
-        elif target == "running":
+        task_id = card["id"]
+        verb = MOVES[card["status"], delta]
+        if verb in ("triage", "todo", "ready"):
+            self._write(lambda conn, tid: transitions.move(conn, tid, verb), [task_id], "Move")
+        elif verb == "claim":
             self._write(partial(claim_within_caps, config=self.app.gateway.config), [task_id], "Claim")
-        elif target == "blocked":
+        elif verb == "block":
             self._ask_reason_and_block([task_id])
-        elif status == "blocked" and target == "ready":
+        elif verb == "unblock":
             self._write(transitions.unblock, [task_id], "Unblock")
-        elif target == "done":
+        else:
             self._write(lambda conn, tid: transitions.complete(conn, tid), [task_id], "Complete")
 
     def action_block(self) -> None:

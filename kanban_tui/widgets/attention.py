@@ -15,7 +15,7 @@ from textual.widgets import Button, Static
 
 from kanban_tui.cli.output import inline
 
-SHOWN = 3
+SHOWN = 3  # lines at most (app.tcss may clip to fewer on short terminals)
 SEVERE = ("completion_blocked_hallucination", "gave_up", "ghost_running")
 
 
@@ -51,18 +51,17 @@ class AttentionStrip(Horizontal):
         super().__init__(id="attention")
         self.items: list[dict] = []
         self.lines = _Lines(self)
+        self.dismiss = Button("", id="attention-dismiss", compact=True)
 
     def compose(self) -> ComposeResult:
         yield self.lines
-        yield Button("✕ dismiss x", id="attention-dismiss", compact=True)
+        yield self.dismiss
 
     def show_items(self, items: list[dict]) -> None:
         self.items = items
         self.display = bool(items)
-        lines = [item_line(item) for item in items[:SHOWN]]
-        if len(items) > SHOWN:
-            lines.append(Content.styled(f"+{len(items) - SHOWN} more flagged: g jumps to the next", "dim"))
-        self.lines.update(Content("\n").join(lines))
+        self.lines.update(Content("\n").join(item_line(item) for item in items[:SHOWN]))
+        self.dismiss.label = f"{len(items)} flagged · g next · x dismiss"
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

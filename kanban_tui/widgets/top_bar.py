@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Container, Horizontal
-from textual.widgets import Button, Input, Select
+from textual.widgets import Button, Input, Select, Static
 
 from kanban_tui.cli.output import inline
 from kanban_tui.widgets.dispatcher_status import DispatcherStatusBar
@@ -25,6 +25,7 @@ class TopBar(Container):
         self.filters = {name: Select[str]([], prompt=f"all {name}s", id=f"{name}-filter", compact=True)
                         for name in FILTERS}
         self.lanes = Button(self._lanes_label(lanes), id="lanes-toggle", compact=True)
+        self.selection = Static(id="selection-count")
         self.status = DispatcherStatusBar(id="dispatcher-status")
         self.nudge = Button("nudge D", id="nudge", compact=True)
         self._choices: dict[str, tuple[str, ...]] = {name: () for name in FILTERS}
@@ -35,6 +36,7 @@ class TopBar(Container):
             yield from self.filters.values()
             yield self.lanes
         with Horizontal(id="health-row"):
+            yield self.selection
             yield self.status
             yield self.nudge
 
@@ -44,6 +46,10 @@ class TopBar(Container):
 
     def show_lanes(self, lanes: bool) -> None:
         self.lanes.label = self._lanes_label(lanes)
+
+    def show_selection(self, count: int) -> None:
+        self.selection.display = count > 0
+        self.selection.update(f"{count} selected")
 
     def filter_value(self, name: str) -> str | None:
         value = self.filters[name].value

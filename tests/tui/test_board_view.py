@@ -1,0 +1,289 @@
+"""What the board shows and how it keeps up: card lines, inert text, live updates, layouts, paging,
+attention, keymap, palette, dispatcher status, and the bridge on its own."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from textual.widgets import Tabs
+
+from kanban_tui.app import KanbanApp
+from kanban_tui.bridge import Bridge
+from kanban_tui.config import Config, DispatchSettings, Profile
+from kanban_tui.gateway import Gateway
+from kanban_tui.kernel import db, lease, queries, transitions
+from kanban_tui.screens.board import PAGE, BoardCommands, move_refusal
+from kanban_tui.screens.help import HelpScreen
+from kanban_tui.widgets.card import CardContext, card_height, card_lines, is_stale
+
+NOW = 1_700_000_000.0
+pytestmark = pytest.mark.anyio
+
+CONFIG = Config(profiles={"backend-dev": Profile(name="backend-dev", command=["true"])})
+
+
+def make_app(home, config: Config = CONFIG, **kwargs) -> KanbanApp:
+    kwargs.setdefault("start_dispatcher", False)
+    return KanbanApp(Gateway(home, config), clock=lambda: NOW, **kwargs)
+
+
+async def settle(pilot) -> None:
+    app = pilot.app
+    for _ in range(100):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if app.board.loaded and not any(worker.is_running for worker in app.workers):
+            return
+
+
+async def until(pilot, predicate, timeout: float = 3.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    assert predicate()
+
+
+def create(conn, title: str, **fields) -> str:
+    return transitions.create(conn, title, now=fields.pop("now", NOW - 600), **fields)["task_id"]
+
+
+def card(**fields) -> dict:
+    base = {"id": "t_0000abcd", "title": "a card", "assignee": "backend-dev", "status": "ready", "priority": 0,
+            "tenant": None, "created_at": NOW - 7200, "updated_at": NOW - 7200, "started_at": None,
+            "claim_expires": None, "last_heartbeat_at": None, "worker_pid": None, "consecutive_failures": 0,
+            "last_failure_error": None, "child_total": 0, "child_done": 0, "comment_count": 0,
+            "latest_outcome": None, "latest_summary": None, "warning": None, "gave_up": False,
+            "claim_expired": False}
+    return {**base, **fields}
+
+
+def text(lines: list) -> list[str]:
+    return ["".join(piece for piece, _ in line) for line in lines]
+
+
+def shown_lines(card_list) -> list[str]:
+    return [card_list.render_line(y).text for y in range(card_list.size.height)]
+
+
+CONTEXT = CardContext(NOW, frozenset({"backend-dev"}), default_command=False)
+
+
+# ---------------------------------------------------------------- one card
+
+def test_card_lines_show_id_priority_age_title_assignee_tenant_children_comments_summary():
+    lines = text(card_lines(card(priority=2, tenant="auth-project", child_total=3, child_done=1, comment_count=2,
+                                 latest_summary="did it\nall"), CONTEXT, 40))
+    assert lines[0].startswith("t_0000abcd p2") and lines[0].endswith("2h") and len(lines[0]) == 40
+    assert lines[1:] == ["a card", "@backend-dev · auth-project · ↳1/3 · ✎2", "→ did it all"]
+    assert card_height(card(latest_summary="x")) == 4 and card_height(card()) == 3
+
+
+def test_card_lines_name_who_cannot_run_it():
+    assert text(card_lines(card(assignee=None), CONTEXT, 40))[2] == "needs assignee"
+    assert text(card_lines(card(assignee="ghost"), CONTEXT, 40))[2] == "@ghost unknown profile"
+    anyone = CardContext(NOW, frozenset(), default_command=True)
+    assert text(card_lines(card(assignee="ghost"), anyone, 40))[2] == "@ghost"
+
+
+@pytest.mark.parametrize("fields, badge", [
+    ({"warning": "completion_blocked_hallucination"}, "⚠ phantom cards"),
+    ({"warning": "suspected_hallucinated_references"}, "⚠ phantom refs"),
+    ({"status": "blocked", "gave_up": True}, "✖ gave up"),
+    ({"status": "running", "claim_expired": True}, "⚠ lease expired"),
+    ({"consecutive_failures": 2}, "✖ 2 failed"),
+])
+def test_card_badges(fields, badge):
+    assert badge in text(card_lines(card(**fields), CONTEXT, 60))[0]
+
+
+def test_worker_text_is_inert():
+    hostile = card(title="[bold]x[/bold] \x1b[31mred\x07", latest_summary="\x1b]0;pwned\x07 [link=x]y[/link]")
+    lines = text(card_lines(hostile, CONTEXT, 80))
+    assert lines[1] == "[bold]x[/bold] \\x1b[31mred\\x07"
+    assert lines[3] == "→ \\x1b]0;pwned\\x07 [link=x]y[/link]"
+
+
+def test_staleness_and_failures():
+    assert is_stale(card(status="running", started_at=NOW - 3600, last_heartbeat_at=NOW - 1200), NOW)
+    assert not is_stale(card(status="running", started_at=NOW - 3600, last_heartbeat_at=NOW - 30), NOW)
+    assert is_stale(card(status="running", claim_expired=True), NOW)
+    failing = card(last_failure_error="spawn failed: no such file", latest_summary="older")
+    assert text(card_lines(failing, CONTEXT, 60))[3] == "! spawn failed: no such file"
+
+
+def test_move_refusals_name_the_worker():
+    running = card(status="running", worker_pid=4242)
+    assert move_refusal(running, -1) == "t_0000abcd is running (worker pid 4242 as @backend-dev): press R to reclaim it first"
+    assert "nothing reopens" in move_refusal(card(status="done"), -1)
+    assert move_refusal(card(status="ready"), 1) is None
+
+
+# ---------------------------------------------------------------- the board as it runs
+
+async def test_inert_text_on_screen(home, conn):
+    create(conn, "[b]x[/b] \x1b[2J")
+    app = make_app(home)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        assert any("[b]x[/b] \\x1b[2J" in line for line in shown_lines(app.board.lists["ready"]))
+
+
+async def test_a_change_from_another_process_appears_within_half_a_second(home, conn):
+    app = make_app(home)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        started = time.monotonic()
+        task = create(conn, "made by the CLI")
+        await until(pilot, lambda: app.board.lists["ready"].index_of(task) is not None, timeout=2)
+        assert time.monotonic() - started < 0.5
+        assert app.board.titles["ready"].count == 1
+
+
+async def test_cursor_focus_and_scroll_survive_refreshes(home, conn):
+    tasks = [create(conn, f"card {n}", now=NOW - 600 + n) for n in range(30)]
+    app = make_app(home)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        ready = app.board.lists["ready"]
+        await pilot.press("pagedown", "pagedown", "j")
+        chosen, scroll = ready.current["id"], ready.scroll_y
+        assert scroll > 0
+        transitions.edit(conn, tasks[0], title="renamed")
+        transitions.comment(conn, tasks[-1], "noise")
+        await until(pilot, lambda: any(c["title"] == "renamed" for c in ready.cards))
+        assert app.focused is ready and ready.current["id"] == chosen and ready.scroll_y == scroll
+
+
+async def test_layout_six_columns_then_one_with_tabs_when_narrow(home, conn):
+    create(conn, "ready one")
+    app = make_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        board = app.board
+        assert all(card_list.display for card_list in board.lists.values())
+        assert not board.tabs.display
+        await pilot.resize_terminal(70, 24)
+        await settle(pilot)
+        assert board.has_class("-narrow") and board.query_one(Tabs).display
+        assert [status for status, card_list in board.lists.items() if card_list.display] == ["ready"]
+        await pilot.press("l")
+        assert [status for status, card_list in board.lists.items() if card_list.display] == ["running"]
+        assert board.tabs.active == "tab-running"
+        assert str(board.tabs.query_one("#tab-ready").label) == "Ready 1"
+
+
+async def test_columns_page_in_more_cards_on_scroll(home, conn):
+    for n in range(PAGE + 30):
+        create(conn, f"bulk {n}", now=NOW - 900 + n)
+    app = make_app(home)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        ready = app.board.lists["ready"]
+        assert len(ready.cards) == PAGE and ready.total == PAGE + 30
+        assert "+30 more" in shown_lines(ready)[-1] or ready.max_scroll_y > 0
+        await pilot.press("3", "end")
+        await until(pilot, lambda: len(ready.cards) == PAGE + 30)
+
+
+async def test_attention_strip_flags_jumps_and_dismisses(home, conn):
+    broken = create(conn, "Deploy to staging (missing creds)", assignee="deploy-bot", tenant="ops")
+    for attempt in range(3):
+        run = transitions.claim(conn, broken, now=NOW - 500 + attempt)["run_id"]
+        transitions.end_run_failed(conn, broken, run, "spawn_failed", error="missing creds", now=NOW - 499 + attempt)
+    create(conn, "unrelated")
+    app = make_app(home)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        strip = app.board.attention
+        assert strip.display and strip.items[0]["task_id"] == broken and strip.items[0]["reason"] == "gave_up"
+        await pilot.press("3", "g")
+        assert app.board.current == "blocked" and app.board.card["id"] == broken
+        await pilot.press("3")
+        await pilot.click("#attention-lines", offset=(2, 0))
+        assert app.board.card["id"] == broken
+        await pilot.press("x")
+        assert not strip.display
+
+
+async def test_keymap_remaps_keys_help_shows_them_and_typos_are_reported(home, conn):
+    config = Config(profiles=CONFIG.profiles, keymap={"nudge": "N", "no_such_binding": "z"})
+    app = make_app(home, config)
+    notes: list[str] = []
+    app.notify = lambda message, **kwargs: notes.append(message)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        assert any("no_such_binding" in note for note in notes)
+        await pilot.press("N")
+        await settle(pilot)
+        assert conn.execute("SELECT value FROM settings WHERE key = 'nudge'").fetchone()[0] == "1"
+        await pilot.press("?")
+        assert isinstance(app.screen, HelpScreen)
+        rows = dict((description, keys) for _, rows in app.screen.sections for keys, description, _ in rows)
+        assert rows["Nudge dispatcher"] == "N" and rows["Complete"] == "c"
+
+
+async def test_palette_offers_board_actions_that_apply(home, conn):
+    create(conn, "something ready")
+    app = make_app(home)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        provider = BoardCommands(app.board)
+        names = [hit.text for hit in [hit async for hit in provider.discover()]]
+        assert "Complete" in names and "Unblock" not in names
+        [hit] = [hit async for hit in provider.search("Lanes")]
+        await hit.command()
+        assert not app.board.lanes
+
+
+async def test_dispatcher_status_observer_of_another_leader(home, conn):
+    lease.try_acquire(conn, "otherhost:4242", now=time.time())
+    app = make_app(home)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await until(pilot, lambda: "observer of otherhost:4242" in app.board.top_bar.status.shown.plain)
+
+
+async def test_in_process_dispatcher_leads_and_releases_on_quit(home, conn):
+    config = Config(profiles=CONFIG.profiles, dispatch=DispatchSettings(interval_seconds=60, max_workers=2))
+    app = make_app(home, config, start_dispatcher=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await until(pilot, lambda: (app.board.top_bar.status.shown or "") != "" and
+                    app.board.top_bar.status.shown.plain.startswith("● leader"), timeout=5)
+        assert "0/2 workers" in app.board.top_bar.status.shown.plain
+    assert lease.status(conn) is None
+
+
+# ---------------------------------------------------------------- the bridge alone
+
+def test_bridge_posts_new_events_with_cursor_and_task_ids(home):
+    writer = db.connect(home.db)
+    received = []
+    arrived = threading.Event()
+
+    class Target:
+        def post_message(self, message) -> bool:
+            received.append(message)
+            arrived.set()
+            return True
+
+    first = create(writer, "before the bridge")
+    bridge = Bridge(home.db, Target(), poll_seconds=0.01)
+    bridge.start()
+    try:
+        time.sleep(0.1)
+        assert received == []  # what happened before it started is not news
+        second = create(writer, "after")
+        transitions.comment(writer, first, "hello")
+        assert arrived.wait(2)
+        time.sleep(0.05)
+        events = [event for message in received for event in message.events]
+        assert [event["kind"] for event in events] == ["created", "commented"]
+        assert received[-1].cursor == queries.max_event_id(writer)
+        assert set().union(*(message.task_ids for message in received)) == {first, second}
+    finally:
+        bridge.stop()
+        writer.close()
