@@ -179,6 +179,7 @@ class BoardCommands(Provider):
 class BoardScreen(Screen):
     BINDINGS = BOARD_BINDINGS
     COMMANDS = {BoardCommands}
+    AUTO_FOCUS = "CardList"
 
     def __init__(self, *, lanes: bool):
         super().__init__(id="board")
@@ -301,10 +302,10 @@ class BoardScreen(Screen):
             card_list.set_context(context)
 
     def _focus_first_card(self) -> None:
-        if isinstance(self.focused, CardList):
-            return
-        status = next((s for s in COLUMNS if self._cards[s]), self.current)
-        self.lists[status].focus()
+        """After the first load, start on the first column with cards (unless the operator moved)."""
+        if self.focused is self.lists[COLUMNS[0]] and not self._cards[COLUMNS[0]]:
+            status = next((s for s in COLUMNS if self._cards[s]), COLUMNS[0])
+            self.focus_column(status)
 
     # ------------------------------------------------------------------ where the cursor is
 
@@ -324,6 +325,12 @@ class BoardScreen(Screen):
         if self.tabs.active != f"tab-{status}":
             self.tabs.active = f"tab-{status}"
 
+    def focus_column(self, status: str) -> None:
+        """Focus a column now: keys already queued behind this one act on it, not on the old one."""
+        self._mark_current(status)
+        self.lists[status].focus()
+        self._update_bindings()
+
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         if isinstance(event.widget, CardList):
             self._mark_current(event.widget.status)
@@ -333,14 +340,14 @@ class BoardScreen(Screen):
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
         status = (event.tab.id or "").removeprefix("tab-")
         if status in self.lists and status != self.current:
-            self.lists[status].focus()
+            self.focus_column(status)
 
     def focus_task(self, task_id: str) -> bool:
         """Put the cursor on a task shown on the board; False when it is not on screen."""
-        for card_list in self.lists.values():
+        for status, card_list in self.lists.items():
             index = card_list.index_of(task_id)
             if index is not None:
-                card_list.focus()
+                self.focus_column(status)
                 card_list.move_to(index)
                 return True
         return False
@@ -382,10 +389,10 @@ class BoardScreen(Screen):
     def action_column(self, delta: int) -> None:
         index = COLUMNS.index(self.current) + delta
         if 0 <= index < len(COLUMNS):
-            self.lists[COLUMNS[index]].focus()
+            self.focus_column(COLUMNS[index])
 
     def action_jump(self, index: int) -> None:
-        self.lists[COLUMNS[index]].focus()
+        self.focus_column(COLUMNS[index])
 
     def action_open_drawer(self) -> None:
         if self.card:

@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import Static
+from textual.widget import Widget
 
 from kanban_tui.cli.output import inline
 from kanban_tui.keymap import CARD_LIST_BINDINGS
@@ -346,8 +346,8 @@ def _lane_name(card: dict) -> str:
     return card["assignee"] or UNASSIGNED_LANE
 
 
-class ColumnTitle(Static):
-    """A column's name and how many cards it holds (the whole column, not just those loaded)."""
+class ColumnTitle(Widget):
+    """A column's name and how many cards it holds; a narrow title shortens the name, never the count."""
 
     count: reactive[int] = reactive(0)
 
@@ -355,7 +355,12 @@ class ColumnTitle(Static):
         super().__init__(id=f"title-{status}", classes="column-title")
         self.status = status
 
-    def watch_count(self, count: int) -> None:
-        title = Text(COLUMN_TITLES[self.status], style="bold")
-        title.append(f" {count}", style="dim")
-        self.update(title, layout=False)
+    def render(self) -> Text:
+        count = f" {self.count}"
+        room = self.content_region.width - len(count)
+        name = COLUMN_TITLES[self.status]
+        if len(name) > room:
+            name = name[:max(0, room - 1)] + "…"
+        title = Text(name, style="bold")
+        title.append(count, style="dim")
+        return title
