@@ -21,6 +21,7 @@ from kanban_tui.errors import KanbanError
 from kanban_tui.gateway import Gateway
 from kanban_tui.keymap import APP_BINDINGS, unknown_ids
 from kanban_tui.kernel import lease
+from kanban_tui.kernel.dispatcher import Dispatcher
 from kanban_tui.messages import BoardChanged, DispatcherStatus
 from kanban_tui.paths import Paths
 from kanban_tui.screens.board import BoardScreen
@@ -36,7 +37,8 @@ STATUS_SECONDS = 1.0
 # allocates many small short-lived objects, and each collection would otherwise rescan them all.
 GC_THRESHOLDS = (10_000, 20, 20)
 # Screens whose binding ids a keymap may also name.
-KEYMAP_SCREENS = (TaskDrawer, EventTail, CommandLine, TaskForm, TextPrompt, ConfirmScreen, ProfilePicker, HelpScreen)
+KEYMAP_SCREENS = (TaskDrawer, EventTail, CommandLine, TaskForm, TextPrompt, ConfirmScreen, ProfilePicker,
+                  HelpScreen)
 
 
 class KanbanApp(App):
@@ -62,13 +64,11 @@ class KanbanApp(App):
         self.keymap = dict(gateway.config.keymap)
         self.board = BoardScreen(lanes=gateway.config.ui.lanes_by_profile)
         self.bridge = Bridge(gateway.paths.db, self)
-        self.dispatcher = None
-        if start_dispatcher:
-            from kanban_tui.kernel.dispatcher import Dispatcher
-
-            self.dispatcher = Dispatcher(gateway.paths, gateway.config,
-                                         on_error=lambda exc: self.post_message(self.DispatcherFailed(exc)))
+        self.dispatcher = (Dispatcher(gateway.paths, gateway.config,
+                                      on_error=lambda exc: self.post_message(self.DispatcherFailed(exc)))
+                           if start_dispatcher else None)
         self.dispatcher_status: dict | None = None
+        self._dispatcher_error = ""
 
     def get_default_screen(self) -> BoardScreen:
         return self.board
@@ -142,7 +142,10 @@ class KanbanApp(App):
         self.notify(message, title=worker.name or "Error", severity="error", markup=False)
 
     def on_kanban_app_dispatcher_failed(self, message: DispatcherFailed) -> None:
-        self.notify(f"dispatcher: {message.error}", severity="error", markup=False)
+        text = f"dispatcher: {message.error}"
+        if text != self._dispatcher_error:  # it retries on a back-off: say it once, not every time
+            self._dispatcher_error = text
+            self.notify(text, severity="error", markup=False)
 
     # ------------------------------------------------------------------ keys
 

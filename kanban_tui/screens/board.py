@@ -1,9 +1,10 @@
 """The board: six columns of cards, the top bar, the attention strip and every board key.
 
-Reads: one `board_snapshot` (plus `attention`) in a thread worker, applied column by column;
-a column whose cards did not change is not touched. Writes: kernel verbs in thread workers;
-the bridge then reports the change and the board reloads. A single-card refusal surfaces
-through the app's worker-error handler; bulk operations report per card.
+Reads: one `board_snapshot` (a page of cards per column, more on scroll; plus `attention` when the
+events could change a flag) in a thread worker, applied column by column: a column whose cards
+did not change is not touched. Writes: kernel verbs in thread workers, then a reload (the bridge
+also reports the change, and every change made elsewhere). A single-card refusal becomes the
+app's error notification, in the kernel's words; a bulk operation reports card by card.
 """
 
 from __future__ import annotations
@@ -87,7 +88,6 @@ class BoardData:
     flagged: list[dict] | None
     assignees: list[str] | None
     filters: Filters
-    per_column: int
 
 
 def read_board(gateway, filters: Filters, per_column: int, now: float, *, attention: bool,
@@ -98,7 +98,7 @@ def read_board(gateway, filters: Filters, per_column: int, now: float, *, attent
                                       tenant=filters.tenant, assignee=filters.assignee, now=now)
     flagged = queries.attention(conn, now=now) if attention else None
     names = queries.assignee_names(conn, gateway.config.profiles) if assignees else None
-    return BoardData(snapshot, flagged, names, filters, per_column)
+    return BoardData(snapshot, flagged, names, filters)
 
 
 def run_each(gateway, verb: Callable[[Conn, str], object], task_ids: list[str]) -> dict[str, str | None]:
@@ -285,8 +285,7 @@ class BoardScreen(Screen):
 
     def _show_column(self, status: str) -> None:
         self.lists[status].show(self._cards[status], total=self.titles[status].count,
-                                lanes=self.lanes and status == "running",
-                          more=self.per_column < MAX_PER_COLUMN)
+                                lanes=self.lanes and status == "running", more=self.per_column < MAX_PER_COLUMN)
 
     @on(CardList.NearEnd)
     def _load_more(self) -> None:

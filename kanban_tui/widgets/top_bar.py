@@ -5,6 +5,7 @@ It only holds the controls; the board screen listens to their `Changed`/`Pressed
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Container, Horizontal
 from textual.widgets import Button, Input, Select, Static
@@ -64,7 +65,7 @@ class TopBar(Container):
         select = self.filters[name]
         current = self.filter_value(name)
         with select.prevent(Select.Changed):
-            select.set_options([(inline(choice), choice) for choice in choices])
+            select.set_options([(Text(inline(choice)), choice) for choice in choices])
             if current in choices:
                 select.value = current
 
