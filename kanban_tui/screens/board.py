@@ -120,7 +120,7 @@ def bump_priority(conn: Conn, task_id: str, delta: int) -> None:
 
 
 def create_in_column(conn: Conn, values: dict, column: str) -> dict:
-    """New card: triage makes a triage card, todo holds it in todo, elsewhere the kernel decides."""
+    """New card: triage makes a triage card, todo holds it in todo, ready lets the kernel decide."""
     created = transitions.create(conn, values["title"], body=values["body"], assignee=values["assignee"],
                                  parents=values["parents"], tenant=values["tenant"],
                                  priority=values["priority"], triage=column == "triage",
@@ -214,7 +214,6 @@ class BoardScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.attention.display = False
         self.top_bar.show_selection(0)
         self._mark_current(self.current)
         self._tick_clock()
@@ -548,7 +547,9 @@ class BoardScreen(Screen):
                     markup=False)
 
     def action_new_card(self) -> None:
-        column = self.current
+        # Triage and Todo hold a new card; anywhere else it starts where the kernel puts it (Ready,
+        # or Todo while a parent is open), and the form says so.
+        column = self.current if self.current in ("triage", "todo") else "ready"
         gateway = self.app.gateway
 
         def create(values: dict | None) -> None:

@@ -49,6 +49,7 @@ class AttentionStrip(Horizontal):
 
     def __init__(self):
         super().__init__(id="attention")
+        self.display = False
         self.items: list[dict] = []
         self.lines = _Lines(self)
         self.dismiss = Button("", id="attention-dismiss", compact=True)
@@ -58,6 +59,8 @@ class AttentionStrip(Horizontal):
         yield self.dismiss
 
     def show_items(self, items: list[dict]) -> None:
+        if items == self.items:
+            return
         self.items = items
         self.display = bool(items)
         self.lines.update(Content("\n").join(item_line(item) for item in items[:SHOWN]))
