@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -29,10 +28,10 @@ FIRST_RUN_SECONDS = 300  # `make run` in a fresh clone creates a venv and pip in
 
 
 class Tmux:
-    """One tmux server of our own (-L), one 160x48 window running a command."""
+    """One tmux server of our own (its socket in cwd), one 160x48 window running a command."""
 
     def __init__(self, command: str, cwd: Path, env: dict[str, str]):
-        self.socket = f"kanban-demo-{uuid.uuid4().hex[:8]}"
+        self.socket = str(cwd / "tmux.sock")
         assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
         # pytest exports COLUMNS/LINES (80x24), which would pin the app's size inside the pane.
         unset = "-u KANBAN_TUI_HOME -u KANBAN_DB -u COLUMNS -u LINES"
@@ -40,14 +39,14 @@ class Tmux:
         self.tmux("new-session", "-d", "-x", "160", "-y", "48", "bash", "-c", f"{script}; sleep 600")
 
     def tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], check=True, capture_output=True,
+        return subprocess.run(["tmux", "-S", self.socket, *args], check=True, capture_output=True,
                               text=True).stdout
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p")
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True)
 
 
 def column_counts(screen: str) -> dict[str, int] | None:
