@@ -33,7 +33,8 @@ class Tmux:
     def __init__(self, command: str, cwd: Path, env: dict[str, str]):
         self.socket = str(cwd / "tmux.sock")
         assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
-        # pytest exports COLUMNS/LINES (80x24), which would pin the app's size inside the pane.
+        # Children of the pytest process inherit COLUMNS=80/LINES=24 (set beneath os.environ),
+        # which would pin the app at 80x24 inside the 160x48 pane.
         unset = "-u KANBAN_TUI_HOME -u KANBAN_DB -u COLUMNS -u LINES"
         script = f"cd {shlex.quote(str(cwd))} && env {unset} {assignments} {command}"
         self.tmux("new-session", "-d", "-x", "160", "-y", "48", "bash", "-c", f"{script}; sleep 600")
