@@ -135,15 +135,9 @@ def list_tasks(conn: Conn, *, assignee: str | None = None, status: str | None = 
         statuses: Iterable[str] = (status,)
     else:
         statuses = STATUSES if include_archived else STATUSES[:-1]
-    where, params = [], []
-    if assignee is not None:
-        where.append("assignee = ?")
-        params.append(assignee)
-    if tenant is not None:
-        where.append("tenant = ?")
-        params.append(tenant)
-    clause = " AND ".join(["status = ?", *where])
-    sql = f"SELECT * FROM tasks WHERE {clause} ORDER BY priority DESC, created_at, id LIMIT ?"
+    where, params = _board_filter(None, tenant, assignee)
+    clause = " AND ".join(["t.status = ?", *where])
+    sql = f"SELECT * FROM tasks t WHERE {clause} ORDER BY t.priority DESC, t.created_at, t.id LIMIT ?"
 
     def read(c: Conn) -> list[dict]:
         rows: list[dict] = []

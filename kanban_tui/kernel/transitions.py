@@ -581,6 +581,21 @@ def _stop_worker(conn: Conn, task_id: str, grace: float) -> sqlite3.Row:
     return task
 
 
+def _requeue_reclaimed(c: Conn, task_id: str, run_id: int, now: float, *, manual: bool,
+                       reason: str | None, refusal: str, guard: str = "", guard_params: tuple = ()) -> dict:
+    """running -> ready (todo when parents reopened) with the run closed `reclaimed`."""
+    status = "todo" if _open_parents(c, task_id) else "ready"
+    updated = c.execute(
+        f"UPDATE tasks SET status = ?, {_release_claim_sql()}, updated_at = ? "
+        f"WHERE id = ? AND status = 'running' AND current_run_id = ? {guard}",
+        (status, now, task_id, run_id, *guard_params)).rowcount
+    if not updated:
+        raise Refused(refusal)
+    _close_run(c, run_id, "reclaimed", now, error=reason)
+    _event(c, task_id, "reclaimed", {"manual": manual, "reason": reason}, now, run_id)
+    return {"task_id": task_id, "run_id": run_id, "status": status}
+
+
 def reclaim(conn: Conn, task_id: str, *, reason: str | None = None, manual: bool = True,
             grace: float = 5.0, now: float | None = None) -> dict:
     """running -> ready (todo when parents reopened): stop the worker, close the run `reclaimed`."""
@@ -591,16 +606,8 @@ def reclaim(conn: Conn, task_id: str, *, reason: str | None = None, manual: bool
     now = _clock(now)
 
     def tx(c: Conn) -> dict:
-        status = "todo" if _open_parents(c, task_id) else "ready"
-        updated = c.execute(
-            f"UPDATE tasks SET status = ?, {_release_claim_sql()}, updated_at = ? "
-            "WHERE id = ? AND status = 'running' AND current_run_id = ?",
-            (status, now, task_id, run_id)).rowcount
-        if not updated:
-            raise Refused(f"cannot reclaim {task_id}: its run {run_id} already ended")
-        _close_run(c, run_id, "reclaimed", now, error=reason)
-        _event(c, task_id, "reclaimed", {"manual": manual, "reason": reason}, now, run_id)
-        return {"task_id": task_id, "run_id": run_id, "status": status}
+        return _requeue_reclaimed(c, task_id, run_id, now, manual=manual, reason=reason,
+                                  refusal=f"cannot reclaim {task_id}: its run {run_id} already ended")
 
     return db.write(conn, tx)
 
@@ -693,16 +700,9 @@ def lease_expired(conn: Conn, task_id: str, run_id: int, *, now: float | None = 
     now = _clock(now)
 
     def tx(c: Conn) -> dict:
-        status = "todo" if _open_parents(c, task_id) else "ready"
-        updated = c.execute(
-            f"UPDATE tasks SET status = ?, {_release_claim_sql()}, updated_at = ? "
-            "WHERE id = ? AND status = 'running' AND current_run_id = ? AND claim_expires <= ?",
-            (status, now, task_id, run_id, now)).rowcount
-        if not updated:
-            raise Refused(f"run {run_id} of {task_id} is not an expired lease")
-        _close_run(c, run_id, "reclaimed", now, error="claim lease expired")
-        _event(c, task_id, "reclaimed", {"manual": False, "reason": "claim lease expired"}, now, run_id)
-        return {"task_id": task_id, "run_id": run_id, "status": status}
+        return _requeue_reclaimed(c, task_id, run_id, now, manual=False, reason="claim lease expired",
+                                  refusal=f"run {run_id} of {task_id} is not an expired lease",
+                                  guard="AND claim_expires <= ?", guard_params=(now,))
 
     return db.write(conn, tx)
 
