@@ -105,6 +105,7 @@ class CardList(ScrollView, can_focus=True, inherit_bindings=False):
         self._selected: frozenset[str] = frozenset()
         self._card_context = CardContext(0.0, frozenset(), False)
         self._cache: LRUCache[tuple, list[Strip]] = LRUCache(256)
+        self._view: tuple[int, int, range] = (0, 0, range(0))  # width, scroll_y, thumb lines
 
     # ------------------------------------------------------------------ data in
 
@@ -173,7 +174,7 @@ class CardList(ScrollView, can_focus=True, inherit_bindings=False):
         if not self._more or self._asked_more or self.total <= len(self._cards):
             return
         near_cursor = self.cursor >= len(self._cards) - NEAR_END_CARDS
-        near_scroll = self.scroll_y >= self.max_scroll_y - self.scrollable_content_region.height
+        near_scroll = self.scroll_y >= self.max_scroll_y - self.size.height
         if near_cursor or near_scroll:
             self._asked_more = True
             self.post_message(self.NearEnd())
@@ -197,7 +198,7 @@ class CardList(ScrollView, can_focus=True, inherit_bindings=False):
         self.move_to(len(self._cards) - 1)
 
     def _page(self) -> int:
-        return max(1, self.scrollable_content_region.height // 5)
+        return max(1, self.size.height // 5)
 
     def on_click(self, event: Click) -> None:
         offset = event.get_content_offset(self)
@@ -246,32 +247,34 @@ class CardList(ScrollView, can_focus=True, inherit_bindings=False):
         super().notify_style_update()
         self._cache.clear()
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Work out the view's geometry once per paint, not once per line."""
+        width, height = self.size
+        scroll_y, total = round(self.scroll_offset.y), self.virtual_size.height
+        thumb = range(0)
+        if total > height > 0:
+            size = max(1, height * height // total)
+            start = round(scroll_y * (height - size) / (total - height))
+            thumb = range(start, start + size)
+        self._view = (width, scroll_y, thumb)
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         """Line y of the view: cached card lines, the last cell kept for the scroll indicator."""
-        width = self.scrollable_content_region.width
+        width, scroll_y, thumb = self._view
         if width <= 1:
             return Strip.blank(width)
-        line = y + self.scroll_offset.y
+        line = y + scroll_y
         row_index = bisect_right(self._starts, line) - 1
         if row_index < 0 or line >= self.virtual_size.height:
             strip = self._blank(width)
         else:
             row = self._rows[row_index]
             strip = self._row_strips(row_index, row, width)[line - row.start]
-        if self._on_scroll_thumb(y):
+        if y in thumb:
             strip = Strip([*strip.crop(0, width - 1), Segment("▐", self.get_component_rich_style("card-list--scroll"))],
                           width)
         return strip
-
-    def _on_scroll_thumb(self, y: int) -> bool:
-        """Whether line y of the view carries the thumb of the one-cell scroll indicator."""
-        height = self.scrollable_content_region.height
-        total = self.virtual_size.height
-        if total <= height or height <= 0:
-            return False
-        size = max(1, height * height // total)
-        start = round(self.scroll_offset.y * (height - size) / (total - height))
-        return start <= y < start + size
 
     def _row_strips(self, row_index: int, row: _Row, width: int) -> list[Strip]:
         card = row.card
