@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from kanban_tui import paths as paths_mod
 from kanban_tui.kernel import db
+
+# the scripted workers and their harness, shared by the dispatch and end-to-end tests
+sys.path.insert(0, str(Path(__file__).parent / "workers"))
 
 NOW = 1_800_000_000.0  # a fixed clock for tests that stamp or compare time
 
@@ -28,10 +34,25 @@ def home(tmp_path):
 
 
 @pytest.fixture
-def conn(home):
-    connection = db.connect(home.db)
+def db_path(home):
+    return home.db
+
+
+@pytest.fixture
+def conn(db_path):
+    connection = db.connect(db_path)
     yield connection
     connection.close()
+
+
+@pytest.fixture
+def board(tmp_path):
+    """A board whose profiles run the scripted worker of tests/workers as real processes."""
+    from harness import Board
+
+    made = Board(tmp_path)
+    yield made
+    made.close()
 
 
 @pytest.fixture

@@ -11,21 +11,9 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from kanban_tui import tools
-from kanban_tui.kernel import db, queries, transitions
+from kanban_tui.kernel import queries, transitions
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "kanban.db"
-
-
-@pytest.fixture
-def conn(db_path):
-    connection = db.connect(db_path)
-    yield connection
-    connection.close()
 
 
 def server(env: dict) -> StdioServerParameters:

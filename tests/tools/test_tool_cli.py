@@ -10,19 +10,7 @@ import sys
 import pytest
 
 from kanban_tui import tools
-from kanban_tui.kernel import db, queries, transitions
-
-
-@pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "kanban.db"
-
-
-@pytest.fixture
-def conn(db_path):
-    connection = db.connect(db_path)
-    yield connection
-    connection.close()
+from kanban_tui.kernel import queries, transitions
 
 
 def run_tool(env_extra: dict, *argv: str, stdin: str | None = None) -> subprocess.CompletedProcess:

@@ -5,22 +5,10 @@ from __future__ import annotations
 import pytest
 
 from kanban_tui import tools
-from kanban_tui.kernel import db, queries, transitions
+from kanban_tui.kernel import queries, transitions
 
 WORKER_SET = ["kanban_show", "kanban_complete", "kanban_block", "kanban_heartbeat", "kanban_comment",
               "kanban_create", "kanban_link"]
-
-
-@pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "kanban.db"
-
-
-@pytest.fixture
-def conn(db_path):
-    connection = db.connect(db_path)
-    yield connection
-    connection.close()
 
 
 def running(conn, title="work", assignee="backend-dev", **create_args) -> tuple[str, int]:
