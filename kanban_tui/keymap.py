@@ -59,7 +59,7 @@ CARD_BINDINGS = [
 
 BOARD_WIDE_BINDINGS = [
     Binding("D", "nudge", "Nudge dispatcher", id="nudge"),
-    Binding("=", "toggle_lanes", "Lanes", id="toggle_lanes", show=False),
+    Binding("=", "toggle_lanes", "Lanes by profile", id="toggle_lanes", show=False),
     Binding("x", "dismiss_attention", "Dismiss attention", id="dismiss_attention", show=False),
     Binding("t", "task_tail", "Task events", id="task_tail", show=False),
     Binding("T", "global_tail", "All events", id="global_tail", show=False),
