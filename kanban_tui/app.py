@@ -154,7 +154,8 @@ class KanbanApp(App):
             self.push_screen(HelpScreen(binding_sections(self.screen)))
 
     async def action_quit(self) -> None:
-        status = self.dispatcher_status or {}
+        # The dispatcher's own status is current; the polled copy may be a second old.
+        status = self.dispatcher.status() if self.dispatcher is not None else self.dispatcher_status or {}
         running = status.get("live_workers") or 0
         if status.get("role") != "leader" or not running:
             self.exit()
