@@ -436,14 +436,19 @@ class _HallucinationRefusal:
 
 def complete(conn: Conn, task_id: str, *, summary: str | None = None, result: str | None = None,
              metadata: dict | str | None = None, created_cards: Iterable[str] = (),
-             run_id: int | None = None, require_handoff: bool = False,
+             run_id: int | None = None, require_handoff: bool = False, grace: float = 5.0,
              now: float | None = None) -> dict:
-    """running/ready/blocked -> done. Closes the open run (or records a zero-length one)."""
+    """running/ready/blocked -> done. Closes the open run (or records a zero-length one).
+
+    An operator completing a running card (no run_id) stops its worker first.
+    """
     now = _clock(now)
     meta = parse_metadata(metadata)
     cards = list(dict.fromkeys(created_cards or ()))
     if require_handoff and not (summary or result):
         raise UsageError("complete needs a summary or a result")
+    if run_id is None:
+        _stop_worker(conn, task_id, grace)
 
     def tx(c: Conn) -> dict | _HallucinationRefusal:
         _worker_scope(c, run_id, task_id)
@@ -488,12 +493,17 @@ def complete(conn: Conn, task_id: str, *, summary: str | None = None, result: st
 
 
 def block(conn: Conn, task_id: str, *, reason: str | None = None, run_id: int | None = None,
-          comment_author: str | None = None, now: float | None = None) -> dict:
-    """running/ready (or a held todo/triage card) -> blocked; a worker must give a reason."""
+          comment_author: str | None = None, grace: float = 5.0, now: float | None = None) -> dict:
+    """running/ready (or a held todo/triage card) -> blocked; a worker must give a reason.
+
+    An operator blocking a running card stops its worker first, so no attempt runs on unseen.
+    """
     now = _clock(now)
     reason = (reason or "").strip() or None
     if run_id is not None and not reason:
         raise UsageError("block needs a reason: say what a human must answer or do")
+    if run_id is None:
+        _stop_worker(conn, task_id, grace)
 
     def tx(c: Conn) -> dict:
         _worker_scope(c, run_id, task_id)

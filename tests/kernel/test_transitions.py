@@ -333,3 +333,21 @@ def test_reclaim_terminates_the_recorded_worker(conn, tmp_path):
     T.reclaim(conn, task_id, reason="operator", grace=2.0, now=NOW)
     assert worker.wait(timeout=5) is not None and time.monotonic() - started < 5
     assert conn.execute("SELECT outcome FROM task_runs WHERE id = ?", (run,)).fetchone()[0] == "reclaimed"
+
+
+@pytest.mark.parametrize("verb", ["block", "complete"])
+def test_operator_block_or_complete_stops_the_running_worker(conn, tmp_path, verb):
+    import subprocess
+
+    from kanban_tui.kernel import procs
+
+    task_id = make_task(conn, "running")
+    run = conn.execute("SELECT current_run_id FROM tasks WHERE id = ?", (task_id,)).fetchone()[0]
+    worker = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    T.record_spawn(conn, task_id, run, pid=worker.pid, started_at=procs.start_time(worker.pid),
+                   workspace=str(tmp_path), now=NOW)
+    if verb == "block":
+        T.block(conn, task_id, reason="hold on", grace=2.0, now=NOW)
+    else:
+        T.complete(conn, task_id, summary="done by hand", grace=2.0, now=NOW)
+    assert worker.wait(timeout=5) is not None
