@@ -224,7 +224,7 @@ WORKER = """
 import json, os, sys
 print(json.dumps({"env": {k: v for k, v in os.environ.items() if k.startswith("KANBAN_")},
                   "cwd": os.getcwd(), "argv": sys.argv[1:], "sid": os.getsid(0),
-                  "stdin": sys.stdin.read()}))
+                  "stdin": sys.stdin.read()}), flush=True)
 print("to stderr", file=sys.stderr)
 """
 
