@@ -36,8 +36,37 @@ class _Exit(Exception):
         self.status = status
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps prose to the terminal; keeps indented lines (examples) and blank lines as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        lines: list[str] = []
+        prose: list[str] = []
+
+        def flush() -> None:
+            if prose:
+                lines.append(textwrap.fill(" ".join(prose), width, initial_indent=indent,
+                                           subsequent_indent=indent, break_on_hyphens=False))
+                prose.clear()
+
+        for line in text.splitlines():
+            if line and not line[0].isspace():
+                prose.append(line)
+            else:
+                flush()
+                lines.append(indent + line if line else "")
+        flush()
+        return "\n".join(lines)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse that reports a mistake as one line (exit 2) and never exits the interpreter."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         raise UsageError(f"{self.prog.removeprefix('kanban-tui ')}: {message}"
@@ -49,11 +78,28 @@ class Parser(argparse.ArgumentParser):
         raise _Exit(status)
 
 
+# The help of the verb arguments that name cards.
+ID_HELP = "the card's id, or a unique prefix of it (4+ characters after t_)"
+IDS_HELP = "one or more cards: ids, or unique prefixes (4+ characters after t_)"
+GLOBAL_OPTIONS = (
+    ("--home", "DIR", "the board's folder: database, config.yaml, logs, workspaces "
+                      "(default: $KANBAN_TUI_HOME, else kanban-tui in the user data dir)"),
+    ("--db", "FILE", "the database file (default: $KANBAN_DB, else <home>/kanban.db)"),
+)
+EPILOG = """\
+start here:
+  kanban-tui demo          a live demo board, played by real worker processes
+  kanban-tui init          create the board; prints where its config.yaml is
+  kanban-tui VERB --help   what a verb does: its flags, defaults and examples
+  README.md                the board's keys, workers (profiles in config.yaml)"""
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="kanban-tui", description="A terminal control room for a fleet of agent workers. "
-                    "Without a verb, opens the board.")
-    parser.add_argument("--home", help="board folder (default: $KANBAN_TUI_HOME or the user data dir)")
-    parser.add_argument("--db", help="database file (default: $KANBAN_DB or <home>/kanban.db)")
+                    "Without a verb, opens the board (and leads the dispatcher when no other process does).",
+                    epilog=EPILOG)
+    for flag, metavar, text in GLOBAL_OPTIONS:
+        parser.add_argument(flag, metavar=metavar, help=text)
     parser.set_defaults(handler=open_board)
     subparsers = parser.add_subparsers(title="verbs", metavar="VERB")
     for name in VERB_MODULES:
@@ -63,8 +109,9 @@ def build_parser() -> Parser:
             module.register_options(parser)
     # --home/--db may also follow the verb; SUPPRESS keeps an absent one from hiding the global.
     for verb_parser in {id(p): p for p in subparsers.choices.values()}.values():
-        verb_parser.add_argument("--home", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        verb_parser.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        group = verb_parser.add_argument_group("global options")
+        for flag, metavar, text in GLOBAL_OPTIONS:
+            group.add_argument(flag, metavar=metavar, default=argparse.SUPPRESS, help=text)
     return parser
 
 

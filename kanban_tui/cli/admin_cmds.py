@@ -5,51 +5,81 @@ from __future__ import annotations
 import argparse
 import os
 
-from kanban_tui.cli import output
+from kanban_tui.cli import ID_HELP, output
 from kanban_tui.kernel import queries, transitions
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("init", help="create the home, database and a commented config.yaml")
+    p = subparsers.add_parser(
+        "init", help="create the home, database and a commented config.yaml",
+        description="Create the board's home (private to you), its database and a commented config.yaml, "
+                    "then print where they are. An existing config.yaml is kept and checked. Every verb "
+                    "does this on first use; run init to see the paths and get the config template.")
     p.set_defaults(handler=init)
 
-    p = subparsers.add_parser("gc", help="drop old events and logs, remove archived workspaces")
-    p.add_argument("--event-retention-days", type=_days, default=30, metavar="DAYS")
-    p.add_argument("--log-retention-days", type=_days, default=30, metavar="DAYS")
-    _json_flag(p)
+    p = subparsers.add_parser(
+        "gc", help="drop old events and logs, remove archived workspaces",
+        description="Collect garbage of finished work: delete the events (except `created`) and worker logs "
+                    "of done and archived cards once they are older than their retention, and remove the "
+                    "scratch workspaces of archived cards.")
+    p.add_argument("--event-retention-days", type=_days, default=30, metavar="DAYS",
+                   help="keep a finished card's events younger than DAYS (default: 30)")
+    p.add_argument("--log-retention-days", type=_days, default=30, metavar="DAYS",
+                   help="keep a finished card's logs written to within DAYS (default: 30)")
+    _json_flag(p, "print the counts of what was removed as JSON")
     p.set_defaults(handler=gc)
 
-    p = subparsers.add_parser("doctor", help="check every invariant; exit 1 when one is violated")
-    _json_flag(p)
+    p = subparsers.add_parser(
+        "doctor", help="check every invariant; exit 1 when one is violated",
+        description="Check the board's invariants (SQLite integrity, runs and leases, links and cycles, "
+                    "column counts) and print each violation, naming the card. Exits 1 when one is "
+                    "violated, 0 when the board is sound.")
+    _json_flag(p, "print an array of violations as JSON")
     p.set_defaults(handler=doctor)
 
-    p = subparsers.add_parser("notify-subscribe", help="deliver a card's terminal events to a chat")
-    p.add_argument("id")
+    p = subparsers.add_parser(
+        "notify-subscribe", help="deliver a card's terminal events to a chat",
+        description="Subscribe a chat to a card's terminal events (completed, blocked, gave_up, crashed, "
+                    "timed_out): the leading dispatcher runs notify.command from config.yaml once for each "
+                    "such event after the subscription, with the event, the subscription and the card as "
+                    "JSON on stdin.",
+        epilog="example:\n  kanban-tui notify-subscribe t_1a2b --platform slack --chat-id C024BE91L")
+    _id_arg(p)
     _subscription_flags(p)
-    p.add_argument("--thread-id")
-    p.add_argument("--user-id")
+    p.add_argument("--thread-id", metavar="ID", help="a thread within the chat (default: none)")
+    p.add_argument("--user-id", metavar="ID", help="a user to address on that platform (default: none)")
     _json_flag(p)
     p.set_defaults(handler=notify_subscribe)
 
-    p = subparsers.add_parser("notify-list", help="notification subscriptions")
-    p.add_argument("id", nargs="?")
-    _json_flag(p)
+    p = subparsers.add_parser(
+        "notify-list", help="notification subscriptions",
+        description="List notification subscriptions: of one card, or of every card.")
+    p.add_argument("id", nargs="?", metavar="ID",
+                   help="only this card's, by id or unique prefix (default: every card's)")
+    _json_flag(p, "print an array of subscriptions as JSON")
     p.set_defaults(handler=notify_list)
 
-    p = subparsers.add_parser("notify-unsubscribe", help="stop delivering a card's events to a chat")
-    p.add_argument("id")
+    p = subparsers.add_parser(
+        "notify-unsubscribe", help="stop delivering a card's events to a chat",
+        description="Remove a card's subscription for one chat.")
+    _id_arg(p)
     _subscription_flags(p)
     _json_flag(p)
     p.set_defaults(handler=notify_unsubscribe)
 
 
-def _json_flag(parser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON")
+def _id_arg(parser) -> None:
+    parser.add_argument("id", metavar="ID", help=ID_HELP)
+
+
+def _json_flag(parser, text: str = "print the result as JSON") -> None:
+    parser.add_argument("--json", action="store_true", help=text)
 
 
 def _subscription_flags(parser) -> None:
-    parser.add_argument("--platform", required=True, metavar="P")
-    parser.add_argument("--chat-id", required=True, metavar="C")
+    parser.add_argument("--platform", required=True, metavar="P",
+                        help="the chat platform, handed to notify.command (e.g. slack)")
+    parser.add_argument("--chat-id", required=True, metavar="C", help="the chat or channel on that platform")
 
 
 def _days(text: str) -> float:

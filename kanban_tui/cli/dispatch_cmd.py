@@ -17,12 +17,19 @@ STRANDED_WARN_TICKS = 3
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "dispatch", help="run one dispatcher tick, or nudge the dispatcher that leads",
-        description="Reclaim expired leases, record dead and overdue workers, promote ready tasks and "
-                    "spawn workers, once. When another process leads, spawn nothing and nudge it.")
+        description="Run one dispatcher tick: reclaim expired leases, record dead and overdue workers, "
+                    "promote tasks whose parents are done and spawn workers for ready assigned tasks, within "
+                    "the caps. When another process leads, spawn nothing and nudge it instead (it ticks at "
+                    "once). For cron; the board and --dispatch-only run ticks on their own.",
+        epilog="examples:\n"
+               "  kanban-tui dispatch --dry-run\n"
+               "  kanban-tui dispatch --max 2 --json")
     p.add_argument("--dry-run", action="store_true", help="report what a tick would do; change nothing")
-    p.add_argument("--max", type=_positive, dest="max_spawn", metavar="N", help="spawn at most N workers")
+    p.add_argument("--max", type=_positive, dest="max_spawn", metavar="N",
+                   help="spawn at most N workers this tick (default: as many as the caps allow)")
     p.add_argument("--failure-limit", type=_positive, metavar="N",
-                   help="consecutive failures before a task gives up (default: dispatch.failure_limit)")
+                   help="consecutive spawn failures, crashes or timeouts before a task gives up and is "
+                        "blocked (default: dispatch.failure_limit from config.yaml)")
     p.add_argument("--json", action="store_true", help="print the tick report as JSON")
     p.set_defaults(handler=dispatch)
 

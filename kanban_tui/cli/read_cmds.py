@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from kanban_tui.cli import output
+from kanban_tui.cli import ID_HELP, output
 from kanban_tui.errors import NotFound, UsageError
 from kanban_tui.kernel import queries
 from kanban_tui.kernel.models import COLUMNS, EVENT_KINDS, STATUSES, normalize_profile
@@ -15,57 +15,93 @@ SHOW_EVENTS = 30
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("list", aliases=["ls"], help="list cards by column, priority and age")
+    p = subparsers.add_parser(
+        "list", aliases=["ls"], help="list cards by column, priority and age",
+        description="List cards one per line: by column (Triage to Done), then priority (high first), then "
+                    "age. Archived cards only with --archived or --status archived.")
     who = p.add_mutually_exclusive_group()
-    who.add_argument("--mine", action="store_true", help="assigned to $KANBAN_PROFILE (else $USER)")
-    who.add_argument("--assignee")
-    p.add_argument("--status", choices=STATUSES)
-    p.add_argument("--tenant")
+    who.add_argument("--mine", action="store_true", help="only cards assigned to $KANBAN_PROFILE (else $USER)")
+    who.add_argument("--assignee", metavar="PROFILE", help="only cards assigned to this profile")
+    p.add_argument("--status", choices=STATUSES, metavar="STATUS",
+                   help=f"only cards in this status: {', '.join(STATUSES)} (default: all but archived)")
+    p.add_argument("--tenant", metavar="T", help="only cards of this tenant")
     p.add_argument("--archived", action="store_true", help="include archived cards")
-    _json_flag(p)
+    _json_flag(p, "print an array of cards as JSON")
     p.set_defaults(handler=list_cmd)
 
-    p = subparsers.add_parser("show", help="a card with its links, comments, runs and events")
-    p.add_argument("id")
-    _json_flag(p)
+    p = subparsers.add_parser(
+        "show", help="a card with its links, comments, runs and events",
+        description=f"Print a card: its fields, body, result, parents and children, comments, runs and "
+                    f"its latest {SHOW_EVENTS} events (--json: every event).")
+    _id_arg(p)
+    _json_flag(p, "print {task, parents, children, comments, events, runs} as JSON")
     p.set_defaults(handler=show)
 
-    p = subparsers.add_parser("runs", help="every attempt at a card")
-    p.add_argument("id")
-    _json_flag(p)
+    p = subparsers.add_parser(
+        "runs", help="every attempt at a card",
+        description="Print every attempt at a card, oldest first: #, outcome, profile, elapsed, start, with "
+                    "the summary (→) and the error (!) under each.")
+    _id_arg(p)
+    _json_flag(p, "print an array of runs as JSON")
     p.set_defaults(handler=runs)
 
-    p = subparsers.add_parser("log", help="print a card's worker log")
-    p.add_argument("id")
-    p.add_argument("--tail", type=_positive_int, metavar="BYTES", help="only the last BYTES bytes")
+    p = subparsers.add_parser(
+        "log", help="print a card's worker log",
+        description="Print a card's worker log, <home>/logs/<id>.log: what its workers wrote to stdout and "
+                    "stderr, every attempt.")
+    _id_arg(p)
+    p.add_argument("--tail", type=_positive_int, metavar="BYTES",
+                   help="only the last BYTES bytes (default: the whole log)")
     p.set_defaults(handler=log)
 
-    p = subparsers.add_parser("context", help="the markdown context a worker receives")
-    p.add_argument("id")
+    p = subparsers.add_parser(
+        "context", help="the markdown context a worker receives",
+        description="Print the markdown a worker receives for this card (kanban_show's worker_context): "
+                    "the body, prior attempts, parent results and the comment thread.")
+    _id_arg(p)
     p.set_defaults(handler=context)
 
-    p = subparsers.add_parser("stats", help="counts by status and assignee, dispatcher health")
-    _json_flag(p)
+    p = subparsers.add_parser(
+        "stats", help="counts by status and assignee, dispatcher health",
+        description="Print how many cards each status and each assignee holds, the age of the oldest ready "
+                    "card, and the dispatcher's health: who leads, the last tick, live workers / cap.")
+    _json_flag(p, "print {by_status, by_assignee, oldest_ready_age_seconds, dispatcher} as JSON")
     p.set_defaults(handler=stats)
 
-    p = subparsers.add_parser("assignees", help="assignees on the board and configured profiles")
-    _json_flag(p)
+    p = subparsers.add_parser(
+        "assignees", help="assignees on the board and configured profiles",
+        description="List every assignee on the board and every profile in config.yaml (configured or "
+                    "not), with how many cards each holds per column.")
+    _json_flag(p, "print an array of {name, configured, counts} as JSON")
     p.set_defaults(handler=assignees)
 
-    p = subparsers.add_parser("tail", help="a card's events, then follow until Ctrl-C")
-    p.add_argument("id")
-    _json_flag(p, "print events as JSON lines")
+    p = subparsers.add_parser(
+        "tail", help="a card's events, then follow until Ctrl-C",
+        description="Print a card's events, then follow new ones until Ctrl-C, one per line: "
+                    "[time] kind payload.")
+    _id_arg(p)
+    _json_flag(p, "print each event as JSON, one per line")
     p.set_defaults(handler=tail)
 
-    p = subparsers.add_parser("watch", help="new events board-wide until Ctrl-C")
-    p.add_argument("--assignee")
-    p.add_argument("--tenant")
-    p.add_argument("--kinds", metavar="a,b", help="only these event kinds")
-    _json_flag(p, "print events as JSON lines")
+    p = subparsers.add_parser(
+        "watch", help="new events board-wide until Ctrl-C",
+        description="Print new events across the board until Ctrl-C, one per line: "
+                    "[time] task kind (@assignee) payload. Starts from now; nothing earlier is replayed.",
+        epilog="examples:\n"
+               "  kanban-tui watch --kinds completed,blocked,gave_up,timed_out\n"
+               "  kanban-tui watch --tenant content-ops --json")
+    p.add_argument("--assignee", metavar="PROFILE", help="only events of cards assigned to this profile")
+    p.add_argument("--tenant", metavar="T", help="only events of this tenant's cards")
+    p.add_argument("--kinds", metavar="a,b", help="only these event kinds, comma-separated (default: all)")
+    _json_flag(p, "print each event as JSON, one per line")
     p.set_defaults(handler=watch)
 
 
-def _json_flag(parser, text: str = "print JSON") -> None:
+def _id_arg(parser) -> None:
+    parser.add_argument("id", metavar="ID", help=ID_HELP)
+
+
+def _json_flag(parser, text: str) -> None:
     parser.add_argument("--json", action="store_true", help=text)
 
 

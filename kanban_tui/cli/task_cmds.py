@@ -6,112 +6,201 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from kanban_tui.cli import output
+from kanban_tui.cli import ID_HELP, IDS_HELP, output
 from kanban_tui.errors import KanbanError, UsageError
 from kanban_tui.kernel import queries, transitions
 from kanban_tui.kernel.models import parse_duration
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("create", help="create a card")
-    p.add_argument("title", nargs="+", metavar="TITLE")
+    p = subparsers.add_parser(
+        "create", help="create a card",
+        description="Create a card. It starts in Ready, in Todo while a parent is not done yet, or in "
+                    "Triage with --triage; a dispatcher then runs the assignee's profile on a ready card. "
+                    "Prints `Created <id> (<status>, assignee=<name>)`, and a warning on stderr when the "
+                    "card is ready and assigned but no dispatcher is running.",
+        epilog="examples:\n"
+               "  kanban-tui create \"Design auth schema\" --assignee backend-dev --priority 2\n"
+               "  kanban-tui create \"Write auth tests\" --assignee qa-dev --parent t_1a2b\n"
+               "  kanban-tui create \"Summarise the call\" --body-file notes.md --tenant content-ops")
+    p.add_argument("title", nargs="+", metavar="TITLE", help="the title, one line (the words are joined)")
     body = p.add_mutually_exclusive_group()
-    body.add_argument("--body", help="markdown body")
-    body.add_argument("--body-file", metavar="PATH|-", help="read the body from a file, or stdin with -")
-    p.add_argument("--assignee", help="profile that will work on it")
-    p.add_argument("--parent", action="append", default=[], metavar="ID", help="a parent (repeatable)")
-    p.add_argument("--workspace", metavar="scratch|dir:PATH|worktree:PATH")
-    p.add_argument("--tenant")
-    p.add_argument("--priority", type=int, default=0, metavar="N")
-    p.add_argument("--triage", action="store_true", help="start in triage")
-    p.add_argument("--idempotency-key", metavar="K", help="return the live card with this key instead")
-    p.add_argument("--max-runtime", metavar="300|90s|30m|2h|1d")
-    p.add_argument("--created-by")
-    p.add_argument("--skill", action="append", default=[], metavar="S", help="a worker skill (repeatable)")
-    _json_flag(p)
+    body.add_argument("--body", metavar="TEXT", help="the body, markdown (default: empty)")
+    body.add_argument("--body-file", metavar="PATH|-", help="read the body from a file, or from stdin with -")
+    p.add_argument("--assignee", metavar="PROFILE",
+                   help="the profile that works on it (default: none; an unassigned card is never run)")
+    p.add_argument("--parent", action="append", default=[], metavar="ID",
+                   help="a card that must be done before this one is ready (repeatable)")
+    p.add_argument("--workspace", metavar="scratch|dir:PATH|worktree:PATH",
+                   help="where the worker runs: scratch, <home>/workspaces/<id> kept across attempts (the "
+                        "default); dir:PATH, an existing absolute folder; or worktree:PATH, a git worktree "
+                        "of the repository at PATH on branch wt/<id>")
+    p.add_argument("--tenant", metavar="T",
+                   help="a project label to filter by (default: $KANBAN_TENANT inside a worker, else the "
+                        "first parent's tenant, else none)")
+    p.add_argument("--priority", type=int, default=0, metavar="N", help="higher runs first (default: 0)")
+    p.add_argument("--triage", action="store_true", help="start in Triage, held until someone moves it on")
+    p.add_argument("--idempotency-key", metavar="K",
+                   help="when a card that is not archived has this key, print it instead of creating another")
+    p.add_argument("--max-runtime", metavar="300|90s|30m|2h|1d",
+                   help="stop a worker running longer than this; its run ends timed_out (default: no limit)")
+    p.add_argument("--created-by", metavar="NAME",
+                   help="record this creator (default: $USER; refused inside a worker, which signs as its "
+                        "profile)")
+    p.add_argument("--skill", action="append", default=[], metavar="S",
+                   help="a skill for the worker, passed through the profile's {skill_args} (repeatable)")
+    _json_flag(p, "print the card as JSON")
     p.set_defaults(handler=create)
 
-    p = subparsers.add_parser("edit", help="change title, body or priority")
-    p.add_argument("id")
-    p.add_argument("--title")
+    p = subparsers.add_parser(
+        "edit", help="change title, body or priority",
+        description="Change a card's title, body or priority; give at least one. To change who works on "
+                    "it, use assign or reassign.")
+    _id_arg(p)
+    p.add_argument("--title", help="the new title, one line")
     body = p.add_mutually_exclusive_group()
-    body.add_argument("--body")
-    body.add_argument("--body-file", metavar="PATH|-")
-    p.add_argument("--priority", type=int, metavar="N")
-    _json_flag(p)
+    body.add_argument("--body", metavar="TEXT", help="the new body, markdown (replaces the old one)")
+    body.add_argument("--body-file", metavar="PATH|-", help="read the new body from a file, or from stdin with -")
+    p.add_argument("--priority", type=int, metavar="N", help="the new priority (higher runs first)")
+    _json_flag(p, "print the changed fields as JSON")
     p.set_defaults(handler=edit)
 
-    p = subparsers.add_parser("assign", help="set the assignee (none unassigns)")
-    p.add_argument("id")
-    p.add_argument("profile", metavar="PROFILE|none")
+    p = subparsers.add_parser(
+        "assign", help="set the assignee (none unassigns)",
+        description="Set the profile that works on a card, or unassign it with none. A running card is "
+                    "refused: `reassign --reclaim` stops its worker first.")
+    _id_arg(p)
+    p.add_argument("profile", metavar="PROFILE|none", help="a profile name, or none to unassign")
     _json_flag(p)
     p.set_defaults(handler=assign)
 
-    for verb, handler, text in (("link", link, "make P a parent of C"), ("unlink", unlink, "remove the link P -> C")):
-        p = subparsers.add_parser(verb, help=text)
-        p.add_argument("parent", metavar="P")
-        p.add_argument("child", metavar="C")
-        _json_flag(p)
-        p.set_defaults(handler=handler)
+    p = subparsers.add_parser(
+        "link", help="make P a parent of C",
+        description="Make P a parent of C: C waits in Todo until P is done. Self-links and cycles are refused.")
+    p.add_argument("parent", metavar="P", help="the parent card's id or a unique prefix")
+    p.add_argument("child", metavar="C", help="the child card's id or a unique prefix")
+    _json_flag(p)
+    p.set_defaults(handler=link)
 
-    p = subparsers.add_parser("claim", help="claim a ready card (opens a run)")
-    p.add_argument("id")
-    p.add_argument("--ttl", metavar="S", help="lease length (default: dispatch.claim_ttl_seconds)")
+    p = subparsers.add_parser(
+        "unlink", help="remove the link P -> C",
+        description="Remove the link P -> C. A child in Todo that no longer waits on an open parent "
+                    "becomes ready.")
+    p.add_argument("parent", metavar="P", help="the parent card's id or a unique prefix")
+    p.add_argument("child", metavar="C", help="the child card's id or a unique prefix")
+    _json_flag(p)
+    p.set_defaults(handler=unlink)
+
+    p = subparsers.add_parser(
+        "claim", help="claim a ready card by hand (opens a run)",
+        description="Take a ready card by hand: open a run with a lease, within the same caps as the "
+                    "dispatcher (dispatch.max_workers and the profile's max_workers). No worker is "
+                    "started: you heartbeat, complete or block it yourself. A lease that runs out is "
+                    "reclaimed by the dispatcher.")
+    _id_arg(p)
+    p.add_argument("--ttl", metavar="300|90s|30m|2h|1d",
+                   help="the lease's length (default: dispatch.claim_ttl_seconds from config.yaml)")
     _json_flag(p)
     p.set_defaults(handler=claim)
 
-    p = subparsers.add_parser("heartbeat", help="extend a running card's lease")
-    p.add_argument("id")
-    p.add_argument("--note")
+    p = subparsers.add_parser(
+        "heartbeat", help="extend a running card's lease",
+        description="Extend a running card's lease by dispatch.claim_ttl_seconds, with an optional "
+                    "progress note. Inside a worker, only its own card.")
+    _id_arg(p)
+    p.add_argument("--note", help="a progress note, recorded on the heartbeat event (default: none)")
     _json_flag(p)
     p.set_defaults(handler=heartbeat)
 
-    p = subparsers.add_parser("comment", help="add a comment")
-    p.add_argument("id")
-    p.add_argument("text", nargs="+", metavar="TEXT")
-    p.add_argument("--author", help="sign as (refused inside a worker)")
+    p = subparsers.add_parser(
+        "comment", help="add a comment",
+        description="Add a comment to a card's thread. Workers sign as their profile; a person as "
+                    "--author, else $USER.")
+    _id_arg(p)
+    p.add_argument("text", nargs="+", metavar="TEXT", help="the comment (the words are joined)")
+    p.add_argument("--author", metavar="NAME", help="sign as NAME (default: $USER; refused inside a worker)")
     _json_flag(p)
     p.set_defaults(handler=comment)
 
-    p = subparsers.add_parser("complete", help="mark cards done")
-    p.add_argument("ids", nargs="+", metavar="ID")
-    p.add_argument("--result")
-    p.add_argument("--summary", help="handoff for the next reader (one id only)")
-    p.add_argument("--metadata", metavar="JSON", help="a JSON object (one id only)")
-    _json_flag(p)
+    p = subparsers.add_parser(
+        "complete", help="mark cards done",
+        description="Mark ready, running or blocked cards done: the open run closes as completed (a "
+                    "person completing a running card stops its worker first) and children whose parents "
+                    "are all done become ready. A refusal of one card is reported and the rest still "
+                    "complete.",
+        epilog="examples:\n"
+               "  kanban-tui complete t_1a2b --summary \"schema merged\" --metadata '{\"pr\": 42}'\n"
+               "  kanban-tui complete t_1a2b t_3c4d")
+    p.add_argument("ids", nargs="+", metavar="ID", help=IDS_HELP)
+    p.add_argument("--result", metavar="TEXT", help="the card's result, kept on the card (default: none)")
+    p.add_argument("--summary", metavar="TEXT",
+                   help="a handoff for the next reader, kept on the run and shown to the children's "
+                        "workers (one id only)")
+    p.add_argument("--metadata", metavar="JSON",
+                   help="a JSON object kept on the run, e.g. changed files or decisions (one id only)")
+    _json_flag(p, "print an array of results as JSON")
     p.set_defaults(handler=complete)
 
-    p = subparsers.add_parser("block", help="block cards, with a reason")
-    p.add_argument("id")
-    p.add_argument("reason", nargs="*", metavar="REASON")
+    p = subparsers.add_parser(
+        "block", help="block cards, with a reason",
+        description="Stop cards for a human: ready, running, todo or triage cards move to Blocked and an "
+                    "open run closes as blocked (a person blocking a running card stops its worker first). "
+                    "The reason is kept on the run and added as a comment; a worker must give one. "
+                    "unblock resumes.",
+        epilog="examples:\n"
+               "  kanban-tui block t_1a2b waiting for staging credentials\n"
+               "  kanban-tui block t_1a2b release freeze --ids t_3c4d t_5e6f")
+    _id_arg(p)
+    p.add_argument("reason", nargs="*", metavar="REASON",
+                   help="what a human must answer or do (the words are joined; optional for a person)")
     p.add_argument("--ids", nargs="+", default=[], metavar="ID", help="more cards to block for the same reason")
-    _json_flag(p)
+    _json_flag(p, "print an array of results as JSON")
     p.set_defaults(handler=block)
 
-    for verb, handler, text in (("unblock", unblock, "return blocked cards to ready (or todo)"),
-                                ("archive", archive, "hide cards (stops a live worker)")):
-        p = subparsers.add_parser(verb, help=text)
-        p.add_argument("ids", nargs="+", metavar="ID")
-        _json_flag(p)
-        p.set_defaults(handler=handler)
+    p = subparsers.add_parser(
+        "unblock", help="return blocked cards to ready (or todo)",
+        description="Return blocked cards to Ready (Todo while a parent is not done) and reset their "
+                    "failure count; the next dispatch opens a new run.")
+    p.add_argument("ids", nargs="+", metavar="ID", help=IDS_HELP)
+    _json_flag(p, "print an array of results as JSON")
+    p.set_defaults(handler=unblock)
 
-    p = subparsers.add_parser("reclaim", help="stop a running card's worker and return it to ready")
-    p.add_argument("id")
-    p.add_argument("--reason")
+    p = subparsers.add_parser(
+        "archive", help="hide cards (stops a live worker)",
+        description="Take cards off the board and out of list (list --archived still shows them). A live "
+                    "worker is stopped and its run closes as reclaimed; children waiting only on archived "
+                    "or done parents become ready. gc later removes their scratch workspaces.")
+    p.add_argument("ids", nargs="+", metavar="ID", help=IDS_HELP)
+    _json_flag(p, "print an array of results as JSON")
+    p.set_defaults(handler=archive)
+
+    p = subparsers.add_parser(
+        "reclaim", help="stop a running card's worker and return it to ready",
+        description="Take a running card back: stop its worker (TERM, then KILL after 5 s), close the run "
+                    "as reclaimed and return the card to Ready (Todo when a parent reopened).")
+    _id_arg(p)
+    p.add_argument("--reason", metavar="TEXT", help="why, kept on the run (default: none)")
     _json_flag(p)
     p.set_defaults(handler=reclaim)
 
-    p = subparsers.add_parser("reassign", help="give a card to another profile")
-    p.add_argument("id")
-    p.add_argument("profile", metavar="PROFILE|none")
-    p.add_argument("--reclaim", action="store_true", help="stop a running worker first")
-    p.add_argument("--reason")
+    p = subparsers.add_parser(
+        "reassign", help="give a card to another profile",
+        description="Give a card that is not done to another profile (none unassigns) and reset its failure "
+                    "count. A running card is refused unless --reclaim stops its worker first.")
+    _id_arg(p)
+    p.add_argument("profile", metavar="PROFILE|none", help="a profile name, or none to unassign")
+    p.add_argument("--reclaim", action="store_true", help="stop a running worker first (its run ends reclaimed)")
+    p.add_argument("--reason", metavar="TEXT", help="why, kept on the reassigned event (default: none)")
     _json_flag(p)
     p.set_defaults(handler=reassign)
 
 
-def _json_flag(parser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON")
+def _id_arg(parser) -> None:
+    parser.add_argument("id", metavar="ID", help=ID_HELP)
+
+
+def _json_flag(parser, text: str = "print the result as JSON") -> None:
+    parser.add_argument("--json", action="store_true", help=text)
 
 
 def _name(value: str | None) -> str:

@@ -15,14 +15,27 @@ from kanban_tui.errors import UsageError
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("tool", help="call a worker tool with JSON arguments (prints JSON)")
-    p.add_argument("name", nargs="?", help="tool name, e.g. kanban_heartbeat")
+    p = subparsers.add_parser(
+        "tool", help="call a worker tool with JSON arguments (prints JSON)",
+        description="Call one worker tool, as an agent would over MCP, and print its JSON result: exit 0 "
+                    "when ok, 1 when refused, 2 when the arguments are not a JSON object. Inside a worker "
+                    "(KANBAN_TASK set) they default to its own card; a worker gets seven tools, an "
+                    "orchestrator or a person all nine.",
+        epilog="examples:\n"
+               "  kanban-tui tool --list\n"
+               "  kanban-tui tool kanban_heartbeat '{\"note\": \"tests pass, writing docs\"}'\n"
+               "  echo '{\"summary\": \"done\"}' | kanban-tui tool kanban_complete -")
+    p.add_argument("name", nargs="?", metavar="NAME", help="the tool, e.g. kanban_heartbeat (--list names them)")
     p.add_argument("arguments", nargs="?", metavar="JSON|-",
-                   help="a JSON object of arguments, or - to read it from stdin (default {})")
+                   help="a JSON object of arguments, or - to read it from stdin (default: {})")
     p.add_argument("--list", action="store_true", help="print the schemas of the tools this caller may use")
     p.set_defaults(handler=tool)
 
-    p = subparsers.add_parser("mcp", help="serve the worker tools over MCP on stdin/stdout")
+    p = subparsers.add_parser(
+        "mcp", help="serve the worker tools over MCP on stdin/stdout",
+        description="Serve the worker tools to an agent over MCP on stdin/stdout. Register "
+                    "`kanban-tui mcp` as an MCP server in the agent's own configuration: it inherits the "
+                    "worker's environment, so its tools act on the worker's card.")
     p.set_defaults(handler=mcp)
 
 
