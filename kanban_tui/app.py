@@ -69,6 +69,7 @@ class KanbanApp(App):
                            if start_dispatcher else None)
         self.dispatcher_status: dict | None = None
         self._dispatcher_error = ""
+        self._lease_read: Worker | None = None
 
     def get_default_screen(self) -> BoardScreen:
         return self.board
@@ -108,8 +109,10 @@ class KanbanApp(App):
     def _poll_dispatcher(self) -> None:
         if self.dispatcher is not None:
             self._show_status(self.dispatcher.status())
-        else:
-            self.run_worker(self._read_lease, group="lease", exclusive=True, thread=True, exit_on_error=False)
+        elif self._lease_read is None or self._lease_read.is_finished:
+            # Skip a beat rather than cancel a slow read: cancelled workers upset wait_for_complete().
+            self._lease_read = self.run_worker(self._read_lease, group="lease", thread=True,
+                                               exit_on_error=False)
 
     def _read_lease(self) -> dict:
         found = lease.status(self.gateway.conn())
