@@ -153,7 +153,10 @@ class KanbanApp(App):
     # ------------------------------------------------------------------ keys
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
+        """`?` from any screen opens help for that screen; pressed again, it closes help."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+        else:
             self.push_screen(HelpScreen(binding_sections(self.screen)))
 
     async def action_quit(self) -> None:

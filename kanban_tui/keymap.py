@@ -12,8 +12,10 @@ from textual.binding import Binding
 
 from kanban_tui.kernel.models import COLUMN_TITLES, COLUMNS
 
+# `?` is a priority binding, so it also works over the drawer, the tails and the dialogs (a modal
+# screen hides the app's other bindings), except while a text field takes the key as typing.
 APP_BINDINGS = [
-    Binding("?", "help", "Help", id="help"),
+    Binding("?", "help", "Help", id="help", priority=True),
     Binding("q", "quit", "Quit", id="quit"),
 ]
 

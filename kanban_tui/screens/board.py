@@ -14,17 +14,19 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Callable, Iterable
 
+from rich.text import Text
 from textual import on
 from textual.actions import parse as parse_action
 from textual.app import ComposeResult
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.containers import Grid
+from textual.containers import Container, Grid
 from textual.events import DescendantFocus
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Select, Tab, Tabs
+from textual.widgets import Footer, Input, Select, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
+from kanban_tui.cli.output import inline
 from kanban_tui.errors import KanbanError
 from kanban_tui.keymap import BOARD_BINDINGS
 from kanban_tui.kernel import queries, transitions
@@ -33,6 +35,7 @@ from kanban_tui.messages import BoardChanged, DispatcherStatus
 from kanban_tui.screens.command_line import CommandLine
 from kanban_tui.screens.drawer import TaskDrawer
 from kanban_tui.screens.forms import ConfirmScreen, ProfilePicker, TaskForm, TextPrompt
+from kanban_tui.screens.help import binding_key
 from kanban_tui.screens.tail import EventTail
 from kanban_tui.widgets.attention import AttentionStrip
 from kanban_tui.widgets.card import CardContext
@@ -80,6 +83,12 @@ class Filters:
     @property
     def active(self) -> bool:
         return any((self.search, self.tenant, self.assignee))
+
+    def describe(self) -> str:
+        """What is filtered, as the operator typed or picked it: `"auth", tenant ops, @qa-dev`."""
+        parts = [f'"{self.search}"' if self.search else "", f"tenant {self.tenant}" if self.tenant else "",
+                 f"@{self.assignee}" if self.assignee else ""]
+        return ", ".join(part for part in parts if part)
 
 
 @dataclass
@@ -150,6 +159,20 @@ def move_refusal(card: dict, delta: int) -> str | None:
     return None
 
 
+def empty_board_hint(new_card: str, help_key: str, config: str) -> Text:
+    """What a board without a single card says: how to make one, the demo, where workers come from."""
+    hint = Text.assemble(("No cards yet.", "bold"), "\n\n")
+    steps = ((new_card, "create a card in the focused column"), (help_key, "every key, and where to start"),
+             ("kanban-tui demo", "a live demo board, played by real workers"))
+    for keys, what in steps:
+        hint.append(f"{keys:<17}", "bold")
+        hint.append(f"{what}\n")
+    hint.append("\nWorkers are the profiles in\n")
+    hint.append(inline(config), "bold")
+    hint.append('\nAny agent CLI or script can be one: see "Workers" in the README.')
+    return hint
+
+
 class BoardCommands(Provider):
     """The board's actions in the command palette (ctrl+p), as the bindings describe them."""
 
@@ -188,6 +211,7 @@ class BoardScreen(Screen):
         self.titles = {status: ColumnTitle(status) for status in COLUMNS}
         self.lists = {status: CardList(status, id=f"cards-{status}") for status in COLUMNS}
         self.top_bar = TopBar(lanes=lanes)
+        self.empty_hint = Static(id="empty-hint")
         self.attention = AttentionStrip()
         self.tabs = Tabs(*(Tab(COLUMN_TITLES[status], id=f"tab-{status}") for status in COLUMNS),
                          id="column-tabs")
@@ -208,9 +232,11 @@ class BoardScreen(Screen):
         yield self.top_bar
         yield self.attention
         yield self.tabs
-        with Grid(id="columns"):
-            yield from self.titles.values()
-            yield from self.lists.values()
+        with Container(id="board-area"):
+            with Grid(id="columns"):
+                yield from self.titles.values()
+                yield from self.lists.values()
+            yield self.empty_hint
         yield Footer()
 
     def on_mount(self) -> None:
@@ -277,10 +303,24 @@ class BoardScreen(Screen):
         if data.flagged is not None:
             self.flagged = data.flagged
             self._show_attention()
+        self._show_empty(not any(snapshot["counts"][status] for status in COLUMNS))
         if not self.loaded:
             self.loaded = True
             self._focus_first_card()
         self._update_bindings()
+
+    def _show_empty(self, empty: bool) -> None:
+        """No card to show: say what to do next (or that the filter hides everything)."""
+        self.set_class(empty, "-empty")
+        if not empty:
+            return
+        if self.filters.active:
+            clear = binding_key(self.app, "back")
+            hint = Text(inline(f"No cards match {self.filters.describe()} — {clear} clears"))
+        else:
+            hint = empty_board_hint(binding_key(self.app, "new_card"), binding_key(self.app, "help"),
+                                    str(self.app.gateway.paths.config))
+        self.empty_hint.update(hint)
 
     def _show_column(self, status: str) -> None:
         self.lists[status].show(self._cards[status], total=self.titles[status].count,

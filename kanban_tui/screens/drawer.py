@@ -72,7 +72,7 @@ def _heading(label: str) -> Static:
 
 
 class TaskDrawer(ModalScreen[None]):
-    """One task in depth. `esc` closes; dismisses None."""
+    """One task in depth. `esc` or `q` closes; dismisses None."""
 
     HORIZONTAL_BREAKPOINTS = [(0, "-overlay"), (120, "-side")]
 
@@ -134,7 +134,7 @@ class TaskDrawer(ModalScreen[None]):
     """
 
     BINDINGS = [
-        Binding("escape", "close", "Close", id="drawer.close"),
+        Binding("escape,q", "close", "Close", id="drawer.close"),
         Binding("C", "focus('#drawer-comment')", "Comment", id="drawer.comment"),
         Binding("<", "focus('#drawer-add-parent')", "Add parent", id="drawer.add_parent"),
         Binding(">", "focus('#drawer-add-child')", "Add child", id="drawer.add_child"),

@@ -43,7 +43,7 @@ def parse_kinds(text: str) -> tuple[frozenset[str], list[str]]:
 
 
 class EventTail(ModalScreen[None]):
-    """`[HH:MM:SS] t_xxxx kind (@assignee) payload`, newest at the bottom; `esc` closes."""
+    """`[HH:MM:SS] t_xxxx kind (@assignee) payload`, newest at the bottom; `esc` or `q` closes."""
 
     DEFAULT_CSS = """
     EventTail {
@@ -63,7 +63,7 @@ class EventTail(ModalScreen[None]):
     """
 
     BINDINGS = [
-        Binding("escape", "close", "Close", id="tail.close"),
+        Binding("escape,q", "close", "Close", id="tail.close"),
         Binding("f,space", "toggle_follow", "Follow/pause", id="tail.follow"),
         Binding("slash", "focus('#tail-filter')", "Filter kinds", id="tail.filter"),
     ]
@@ -145,5 +145,5 @@ class EventTail(ModalScreen[None]):
         text.append(f" · {len(self.buffer)} buffered")
         if self.kinds:
             text.append(f" · kinds: {', '.join(sorted(self.kinds))}")
-        text.append("   f/space follow·pause  / filter  esc close", style="dim")
+        text.append("   f/space follow·pause  / filter  esc/q close", style="dim")
         self.query_one("#tail-status", Static).update(text)

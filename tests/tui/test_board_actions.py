@@ -459,6 +459,42 @@ async def test_help_and_quit(home, conn):
         assert not app.is_running
 
 
+async def test_help_opens_over_any_screen_and_q_closes_a_drawer_or_tail(home, conn):
+    create(conn, "a card")
+    app = make_app(home)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        for key, screen_type in (("enter", TaskDrawer), ("t", EventTail), ("T", EventTail)):
+            await pilot.press(key)
+            modal = app.screen
+            assert isinstance(modal, screen_type)
+            await pilot.press("?")
+            assert isinstance(app.screen, HelpScreen)
+            (title, rows), anywhere = app.screen.sections
+            assert title == screen_type.__name__ and ("q", "Close", True) in rows
+            await pilot.press("?")  # pressed again, it closes help
+            assert app.screen is modal
+            await pilot.press("q")
+            assert app.screen is app.board and app.is_running
+        await pilot.press("A", "?")  # over a dialog too; esc returns to it
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert app.screen is app.board
+
+
+async def test_help_and_q_are_typing_inside_a_text_field(home, conn):
+    create(conn, "a card")
+    app = make_app(home)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter", "C", "q", "?")
+        assert isinstance(app.screen, TaskDrawer) and app.focused.value == "q?"
+        await pilot.press("escape", ":", "?")
+        assert isinstance(app.screen, CommandLine) and app.focused.value == "?"
+
+
 async def test_keys_that_do_not_apply_are_hidden(home, conn):
     create(conn, "only ready")
     app = make_app(home)

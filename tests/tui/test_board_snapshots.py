@@ -7,6 +7,7 @@ and look at the SVGs under __snapshots__/ before committing them.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -14,10 +15,13 @@ from kanban_tui.app import KanbanApp
 from kanban_tui.config import Config, Profile
 from kanban_tui.gateway import Gateway
 from kanban_tui.kernel import transitions
+from kanban_tui.paths import Paths
 
 NOW = 1_700_000_000.0
 PROFILES = ("backend-dev", "qa-dev", "pm", "reviewer", "translator", "transcriber")
 CONFIG = Config(profiles={name: Profile(name=name, command=["true"]) for name in PROFILES})
+# The home the board shows (help and the empty board name its config.yaml): the same on every run.
+SHOWN_HOME = Path("/home/operator/.local/share/kanban-tui")
 
 
 @pytest.fixture(autouse=True)
@@ -64,9 +68,10 @@ def seed(conn) -> None:
                          now=NOW - 1000)
 
 
-def board_app(home, conn) -> KanbanApp:
-    seed(conn)
-    return KanbanApp(Gateway(home, CONFIG), start_dispatcher=False, clock=lambda: NOW)
+def board_app(home, conn, *, seeded: bool = True) -> KanbanApp:
+    if seeded:
+        seed(conn)
+    return KanbanApp(Gateway(Paths(SHOWN_HOME, home.db), CONFIG), start_dispatcher=False, clock=lambda: NOW)
 
 
 async def loaded(pilot) -> None:
@@ -103,6 +108,10 @@ def test_board_selection_and_search(snap_compare, home, conn):
 @pytest.mark.parametrize("size", [(160, 48), (80, 24)], ids=["160x48", "80x24"])
 def test_help(snap_compare, home, conn, size):
     assert snap_compare(board_app(home, conn), terminal_size=size, run_before=press_after_load("?"))
+
+
+def test_empty_board_says_what_to_do_next(snap_compare, home, conn):
+    assert snap_compare(board_app(home, conn, seeded=False), terminal_size=(80, 24), run_before=press_after_load())
 
 
 def test_narrow_board_is_one_column_with_tabs(snap_compare, home, conn):

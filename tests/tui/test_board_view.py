@@ -208,6 +208,34 @@ async def test_attention_strip_flags_jumps_and_dismisses(home, conn):
         assert not strip.display
 
 
+async def test_an_empty_board_says_what_to_do_next_until_a_card_exists(home, conn):
+    app = make_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        hint = app.board.empty_hint
+        await until(pilot, lambda: hint.display)
+        shown = str(hint.content)
+        assert "create a card" in shown and "kanban-tui demo" in shown and str(home.config) in shown
+        assert "every key" in shown and "Workers" in shown
+        create(conn, "the first card")
+        await until(pilot, lambda: not hint.display)
+
+
+async def test_a_filter_that_hides_every_card_says_so_inert_and_esc_clears_it(home, conn):
+    create(conn, "a card")
+    app = make_app(home)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        hint = app.board.empty_hint
+        assert not hint.display
+        await pilot.press("/", *"[b]zz", "enter")
+        await until(pilot, lambda: hint.display)
+        assert str(hint.content) == 'No cards match "[b]zz" — esc clears'
+        await pilot.press("escape")
+        await until(pilot, lambda: not hint.display)
+        assert app.board.card["title"] == "a card"
+
+
 async def test_keymap_remaps_keys_help_shows_them_and_typos_are_reported(home, conn):
     config = Config(profiles=CONFIG.profiles, keymap={"nudge": "N", "no_such_binding": "z"})
     app = make_app(home, config)
@@ -223,6 +251,7 @@ async def test_keymap_remaps_keys_help_shows_them_and_typos_are_reported(home, c
         assert isinstance(app.screen, HelpScreen)
         rows = dict((description, keys) for _, rows in app.screen.sections for keys, description, _ in rows)
         assert rows["Nudge dispatcher"] == "N" and rows["Complete"] == "c"
+        assert rows["Nudge the dispatcher: spawn ready work now"] == "N"  # "Start here" too
 
 
 async def test_palette_offers_board_actions_that_apply(home, conn):
