@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kanban_tui import paths as paths_mod
-from kanban_tui.kernel import db
+from kanban_tui.kernel import db, doctor
 
 # the scripted workers and their harness, shared by the dispatch and end-to-end tests
 sys.path.insert(0, str(Path(__file__).parent / "workers"))
@@ -39,9 +39,13 @@ def db_path(home):
 
 
 @pytest.fixture
-def conn(db_path):
+def conn(db_path, request):
+    """A connection to the test's board; afterwards the board must pass `doctor` (tests that
+    break invariants on purpose are marked `corrupts_board`)."""
     connection = db.connect(db_path)
     yield connection
+    if request.node.get_closest_marker("corrupts_board") is None:
+        assert doctor.check(connection) == [], "the board is unsound after this test"
     connection.close()
 
 

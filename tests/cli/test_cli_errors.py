@@ -122,6 +122,7 @@ def test_garbage_db_file_exits_1_and_is_left_untouched(kt, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.db", "home"]
 
 
+@pytest.mark.corrupts_board
 def test_database_from_the_future_exits_1(kt, conn):
     conn.execute("INSERT INTO schema_migrations VALUES (999, '0999_future.sql', 0)")
     assert_one_line_error(kt("list"), 1, "schema version 999 is newer")

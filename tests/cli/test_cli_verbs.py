@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import importlib.machinery
 import json
 import os
@@ -380,6 +382,7 @@ def test_doctor_on_a_sound_board(kt):
     assert kt.ok("doctor", "--json").json == []
 
 
+@pytest.mark.corrupts_board
 def test_doctor_prints_each_violation_and_exits_1(kt, conn):
     parent = kt.create("parent")
     child = kt.create("child", "--parent", parent)

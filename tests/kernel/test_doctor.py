@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from factories import add_comment, add_event, link, make_run, make_task
 
 from kanban_tui.kernel import db, doctor
@@ -29,6 +30,7 @@ def test_a_board_built_by_the_kernel_verbs_is_sound(conn, now):
     assert doctor.check(conn) == []
 
 
+@pytest.mark.corrupts_board
 def test_running_task_whose_run_is_closed(conn):
     task = make_task(conn, status="running")
     conn.execute("UPDATE task_runs SET status = 'ended', outcome = 'crashed', ended_at = 1 WHERE task_id = ?", (task,))
@@ -36,6 +38,7 @@ def test_running_task_whose_run_is_closed(conn):
                                   f"{task}: current run 1 is already closed"]
 
 
+@pytest.mark.corrupts_board
 def test_running_task_pointing_at_another_tasks_run(conn):
     other = make_task(conn, status="running")
     task = make_task(conn, status="running")
@@ -44,6 +47,7 @@ def test_running_task_pointing_at_another_tasks_run(conn):
     assert doctor.check(conn) == [f"{task}: current_run_id {other_run} is not a run of this task"]
 
 
+@pytest.mark.corrupts_board
 def test_claim_lock_must_match_the_open_run(conn):
     task = make_task(conn, status="running")
     conn.execute("UPDATE tasks SET claim_lock = 'stolen' WHERE id = ?", (task,))
@@ -51,18 +55,21 @@ def test_claim_lock_must_match_the_open_run(conn):
     assert len(problems) == 1 and problems[0].startswith(f"{task}: claim_lock differs")
 
 
+@pytest.mark.corrupts_board
 def test_non_running_task_with_an_open_run(conn):
     task = make_task(conn, status="ready")
     run = make_run(conn, task, outcome=None)
     assert doctor.check(conn) == [f"{task}: ready but run {run} is still open"]
 
 
+@pytest.mark.corrupts_board
 def test_every_task_needs_a_created_event(conn):
     task = make_task(conn, created_event=False)
     add_event(conn, task, "heartbeat")
     assert doctor.check(conn) == [f"{task}: has no created event"]
 
 
+@pytest.mark.corrupts_board
 def test_closed_runs_need_an_outcome(conn):
     task = make_task(conn, status="done")
     conn.execute("PRAGMA ignore_check_constraints = ON")
@@ -73,6 +80,7 @@ def test_closed_runs_need_an_outcome(conn):
                                   f"{task}: run {run} is closed without an outcome"]
 
 
+@pytest.mark.corrupts_board
 def test_dependency_cycles_are_reported_for_each_member(conn):
     first = make_task(conn, status="todo")
     second = make_task(conn, status="todo", parents=(first,))
@@ -82,6 +90,7 @@ def test_dependency_cycles_are_reported_for_each_member(conn):
                                          f"{second}: is part of a dependency cycle"])
 
 
+@pytest.mark.corrupts_board
 def test_ready_tasks_must_not_wait_on_open_parents(conn):
     open_parent = make_task(conn, status="blocked")
     finished = make_task(conn, status="done")
@@ -89,16 +98,19 @@ def test_ready_tasks_must_not_wait_on_open_parents(conn):
     assert doctor.check(conn) == [f"{task}: ready while parents are open ({open_parent})"]
 
 
+@pytest.mark.corrupts_board
 def test_done_tasks_need_completed_at(conn):
     task = make_task(conn, status="done", completed_at=None)
     assert doctor.check(conn) == [f"{task}: done without completed_at"]
 
 
+@pytest.mark.corrupts_board
 def test_schema_version_must_be_recorded(conn):
     conn.execute("DELETE FROM schema_migrations")
     assert doctor.check(conn) == [f"schema version recorded as None, expected {db.SCHEMA_VERSION}"]
 
 
+@pytest.mark.corrupts_board
 def test_foreign_key_violations(conn):
     conn.execute("PRAGMA foreign_keys = OFF")
     add_comment(conn, "t_0000dead", "orphan")
@@ -107,6 +119,7 @@ def test_foreign_key_violations(conn):
 
 
 
+@pytest.mark.corrupts_board
 def test_doctor_reports_a_stale_column_count(conn):
     conn.execute("UPDATE task_counts SET n = n + 2 WHERE status = 'ready'")
     assert doctor.check(conn) == ["column count for ready says 2, the board has 0"]

@@ -181,7 +181,7 @@ def test_snapshot_caps_cards_per_column_but_counts_them_all(conn):
 
 def test_snapshot_cards_carry_progress_comments_and_latest_run(conn):
     parent = make_task(conn, status="todo")
-    for status in ("done", "archived", "ready"):
+    for status in ("done", "archived", "todo"):
         make_task(conn, status=status, parents=(parent,))
     add_comment(conn, parent, "a")
     add_comment(conn, parent, "b")
