@@ -135,7 +135,7 @@ def list_tasks(conn: Conn, *, assignee: str | None = None, status: str | None = 
         statuses: Iterable[str] = (status,)
     else:
         statuses = STATUSES if include_archived else STATUSES[:-1]
-    where, params = _board_filter(None, tenant, assignee)
+    where, params = _task_filter(None, tenant, assignee)
     clause = " AND ".join(["t.status = ?", *where])
     sql = f"SELECT * FROM tasks t WHERE {clause} ORDER BY t.priority DESC, t.created_at, t.id LIMIT ?"
 
@@ -219,12 +219,9 @@ def _select_events(conn: Conn, *, task_id: str | None, after: int, limit: int | 
     if kinds is not None:
         where.append(f"e.kind IN {IDS}")
         params.append(_ids_param(kinds))
-    if tenant is not None:
-        where.append("t.tenant = ?")
-        params.append(tenant)
-    if assignee is not None:
-        where.append("t.assignee = ?")
-        params.append(assignee)
+    task_where, task_params = _task_filter(None, tenant, assignee)
+    where += task_where
+    params += task_params
     sql += " WHERE " + " AND ".join(where) + " ORDER BY e.id"
     if limit is not None:
         sql += " LIMIT ?"
@@ -263,7 +260,7 @@ def max_event_id(conn: Conn) -> int:
 
 # ---------------------------------------------------------------- board snapshot
 
-def _board_filter(search: str | None, tenant: str | None,
+def _task_filter(search: str | None, tenant: str | None,
                   assignee: str | None) -> tuple[list[str], list]:
     where, params = [], []
     if tenant is not None:
@@ -365,7 +362,7 @@ def board_snapshot(conn: Conn, *, per_column: int = 200, search: str | None = No
     `claim_expired` on a card marks a running task whose lease ran out before `now` (a ghost).
     """
     now = _clock(now)
-    where, params = _board_filter(search, tenant, assignee)
+    where, params = _task_filter(search, tenant, assignee)
 
     def read(c: Conn) -> dict:
         counts = _column_counts(c, where, params)
