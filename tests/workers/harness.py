@@ -129,8 +129,12 @@ class Board:
         return (self.paths.workspaces / task_id / f"context-{run_id}.md").read_text()
 
     def live_worker_pids(self) -> list[int]:
+        """Workers this board started: from their trace, and from the board (a worker killed
+        before it wrote its trace line is still on its run)."""
+        recorded = {row[0] for row in self.conn.execute(
+            "SELECT worker_pid FROM task_runs WHERE worker_pid IS NOT NULL")}
         pids = []
-        for pid in {entry["pid"] for entry in self.trace()}:
+        for pid in {entry["pid"] for entry in self.trace()} | recorded:
             try:
                 if str(WORKER) in psutil.Process(pid).cmdline():
                     pids.append(pid)
