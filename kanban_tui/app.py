@@ -33,9 +33,12 @@ from kanban_tui.screens.tail import EventTail
 
 STATUS_SECONDS = 1.0
 # Once the first frame is up, the objects alive then (modules, styles, widgets) are moved out of
-# the collector's sight, and young-generation collections are made rarer: a full repaint
-# allocates many small short-lived objects, and each collection would otherwise rescan them all.
-GC_THRESHOLDS = (10_000, 20, 20)
+# the collector's sight. Young objects are then collected on a timer, between frames: left to
+# the allocation count, a collection lands inside a full repaint (which allocates ~10k objects)
+# and costs it 1-10 ms, more while workers churn the board. The automatic collector stays on as
+# a safety net, at a count a second of use does not reach.
+GC_THRESHOLDS = (50_000, 50, 50)
+GC_SECONDS = 1.0
 # Screens whose binding ids a keymap may also name.
 KEYMAP_SCREENS = (TaskDrawer, EventTail, CommandLine, TaskForm, TextPrompt, ConfirmScreen, ProfilePicker,
                   HelpScreen)
@@ -91,6 +94,7 @@ class KanbanApp(App):
         self._poll_dispatcher()
         if self.tune_gc:
             self.call_after_refresh(_tune_gc)
+            self.set_interval(GC_SECONDS, _collect_young)
 
     def on_unmount(self) -> None:
         self.bridge.stop()
@@ -100,8 +104,11 @@ class KanbanApp(App):
     # ------------------------------------------------------------------ feeds
 
     def on_board_changed(self, message: BoardChanged) -> None:
-        """From the bridge: hand a copy to every open screen (copies do not bubble back here)."""
+        """From the bridge: hand a copy to every open screen (copies do not bubble back here),
+        except to a board hidden under an opaque screen, which re-reads when it shows again."""
         for screen in self.screen_stack:
+            if screen is self.board and self.board.defer_while_covered():
+                continue
             forwarded = BoardChanged(message.events, message.cursor, message.task_ids)
             forwarded.bubble = False
             screen.post_message(forwarded)
@@ -174,6 +181,12 @@ class KanbanApp(App):
 def _tune_gc() -> None:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def _collect_young() -> None:
+    """The young generations every GC_SECONDS; the old one after as many of these as its
+    threshold says (the automatic collector, rarely triggered now, would not get to it)."""
+    gc.collect(2 if gc.get_count()[2] >= GC_THRESHOLDS[2] else 1)
 
 
 def run_app(paths: Paths, config: Config, *, dispatcher: bool = True) -> int:

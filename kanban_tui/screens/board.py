@@ -227,6 +227,7 @@ class BoardScreen(Screen):
         self._cards: dict[str, list[dict]] = {status: [] for status in COLUMNS}
         self._tenants: set[str] = set()
         self._search_timer: Timer | None = None
+        self._stale = False
 
     def compose(self) -> ComposeResult:
         yield self.top_bar
@@ -260,6 +261,22 @@ class BoardScreen(Screen):
         kinds = {event["kind"] for event in message.events}
         self.reload(attention=not kinds <= QUIET_KINDS, assignees=bool(kinds & NAMING_KINDS))
 
+    def defer_while_covered(self) -> bool:
+        """True when an opaque screen (the event tail) hides the board: it re-reads on resume.
+
+        The app then holds the change back: a background screen woken by a message makes Textual
+        repaint the screen on top, which would delay that screen's own frame."""
+        top = self.app.screen
+        if top is self or top.styles.background.a < 1:
+            return False
+        self._stale = True
+        return True
+
+    def on_screen_resume(self) -> None:
+        if self._stale:
+            self._stale = False
+            self.reload()
+
     def on_dispatcher_status(self, message: DispatcherStatus) -> None:
         self.top_bar.status.show_status(message.status, self.app.clock())
 
@@ -288,14 +305,12 @@ class BoardScreen(Screen):
         for status, card_list in self.lists.items():
             cards = snapshot["columns"][status]
             count = self.titles[status].count = snapshot["counts"][status]
-            label = f"{COLUMN_TITLES[status]} {count}"
-            tab = self.tabs.query_one(f"#tab-{status}", Tab)
-            if tab.label_text != label:
-                tab.label = label
             if cards != self._cards[status] or card_list.total != count:
                 self._cards[status] = cards
                 self._show_column(status)
                 self._tenants.update(card["tenant"] for card in cards if card["tenant"])
+        if self.tabs.display:
+            self._label_tabs()
         if data.assignees is not None:
             self.assignee_names = data.assignees
             self.top_bar.set_choices("assignee", data.assignees)
@@ -308,6 +323,18 @@ class BoardScreen(Screen):
             self.loaded = True
             self._focus_first_card()
         self._update_bindings()
+
+    def _label_tabs(self) -> None:
+        """The tab strip (narrow terminals) carries the counts too. A relabel lays the screen out
+        again, so the hidden strip is relabelled on resize (which may show it), not on each refresh."""
+        for status in COLUMNS:
+            label = f"{COLUMN_TITLES[status]} {self.titles[status].count}"
+            tab = self.tabs.query_one(f"#tab-{status}", Tab)
+            if tab.label_text != label:
+                tab.label = label
+
+    def on_resize(self) -> None:
+        self._label_tabs()
 
     def _show_empty(self, empty: bool) -> None:
         """No card to show: say what to do next (or that the filter hides everything)."""

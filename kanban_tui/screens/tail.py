@@ -146,4 +146,5 @@ class EventTail(ModalScreen[None]):
         if self.kinds:
             text.append(f" · kinds: {', '.join(sorted(self.kinds))}")
         text.append("   f/space follow·pause  / filter  esc/q close", style="dim")
-        self.query_one("#tail-status", Static).update(text)
+        # one line of fixed height: a new text needs no layout pass (each batch updates it)
+        self.query_one("#tail-status", Static).update(text, layout=False)

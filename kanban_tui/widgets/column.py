@@ -32,6 +32,8 @@ from kanban_tui.widgets.card import CardContext, Piece, card_height, card_lines,
 UNASSIGNED_LANE = "unassigned"
 # Ask for more cards when the cursor gets this close to the last loaded one.
 NEAR_END_CARDS = 5
+# A refresh that changed more rows in view than this repaints the whole list at once.
+REPAINT_ROWS = 8
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class CardList(ScrollView, can_focus=True, inherit_bindings=False):
         `total` counts the whole column; `more` says scrolling near the end may load more.
         """
         keep = self.current["id"] if self._cards else None
+        painted, painted_height = self._painted(), self.virtual_size.height
         self.total = total
         self._lanes = lanes
         self._more = more
@@ -135,8 +138,31 @@ class CardList(ScrollView, can_focus=True, inherit_bindings=False):
         if keep in ids:
             self.cursor = ids.index(keep)
         self.cursor = max(0, min(self.cursor, len(self._cards) - 1))
-        self.refresh()
+        self._repaint_changes(painted, painted_height)
         self._check_near_end()
+
+    def _painted(self) -> list[tuple]:
+        """What each row shows: where it is, its height, its content, whether the cursor is on it."""
+        cursor_row = self._card_rows[self.cursor] if self._cards else -1
+        return [(row.start, row.height, self._keys[row.card["id"]] if row.card else row.label,
+                 index == cursor_row) for index, row in enumerate(self._rows)]
+
+    def _repaint_changes(self, before: list[tuple], height_before: int) -> None:
+        """Repaint only the rows in view whose lines changed (a count alone changes the last row)."""
+        if self.virtual_size.height != height_before:
+            self.refresh()  # the scroll indicator moves too
+            return
+        after = self._painted()
+        kept = set(before) & set(after)
+        top = round(self.scroll_offset.y)
+        bottom = top + self.size.height
+        changed = [(start, height) for start, height, *_ in (row for row in before + after if row not in kept)
+                   if start < bottom and start + height > top]
+        if len(changed) > REPAINT_ROWS:
+            self.refresh()
+            return
+        for start, height in changed:
+            self.refresh_lines(start, height)
 
     def set_selected(self, selected: frozenset[str]) -> None:
         if selected != self._selected:
@@ -157,13 +183,18 @@ class CardList(ScrollView, can_focus=True, inherit_bindings=False):
     # ------------------------------------------------------------------ cursor
 
     def move_to(self, index: int) -> None:
+        """Cursor to this card, scrolled into view; only the two cards' lines are repainted (a
+        scroll repaints the whole view by itself)."""
         if not self._cards:
             return
+        left = self._rows[self._card_rows[self.cursor]] if self.cursor < len(self._card_rows) else None
         self.cursor = max(0, min(index, len(self._cards) - 1))
         row = self._rows[self._card_rows[self.cursor]]
         self.scroll_to_region(Region(0, row.start, 1, row.height), animate=False, force=True,
                               immediate=True)
-        self.refresh()
+        for repainted in (left, row):
+            if repainted is not None:
+                self.refresh_lines(repainted.start, repainted.height)
         self._check_near_end()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
@@ -248,7 +279,12 @@ class CardList(ScrollView, can_focus=True, inherit_bindings=False):
         self._cache.clear()
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        """Work out the view's geometry once per paint, not once per line."""
+        """Work out the view's geometry once per paint, not once per line; then the lines.
+
+        With no CSS effect on the list (border, padding, scrollbar, tint, opacity, hatch), the
+        cached card lines go out as they are, only through the app's line filters: Textual's
+        per-line styling pass would rebuild every line of the column on each resize or refresh.
+        """
         width, height = self.size
         scroll_y, total = round(self.scroll_offset.y), self.virtual_size.height
         thumb = range(0)
@@ -257,7 +293,28 @@ class CardList(ScrollView, can_focus=True, inherit_bindings=False):
             start = round(scroll_y * (height - size) / (total - height))
             thumb = range(start, start + size)
         self._view = (width, scroll_y, thumb)
-        return super().render_lines(crop)
+        if not self._plain():
+            return super().render_lines(crop)
+        filters = self.get_line_filters()
+        background = self.background_colors[1]
+        strips = []
+        for y in crop.line_range:
+            strip = self.render_line(y)
+            for line_filter in filters:
+                strip = strip.apply_filter(line_filter, background)
+            strips.append(strip)
+        if crop.column_span != (0, width):
+            start, end = crop.column_span
+            strips = [strip.crop(start, end) for strip in strips]
+        return strips
+
+    def _plain(self) -> bool:
+        """True when Textual's styling pass would hand the content lines back unchanged."""
+        styles = self.styles
+        return (self.size.width >= 4 and self.outer_size == self.size and self.opacity == 1
+                and styles.text_opacity == 1 and not styles.tint.a and not styles.gutter
+                and not any(edge for edge, _ in styles.outline)
+                and not (styles.has_rule("hatch") and styles.hatch != "none"))
 
     def render_line(self, y: int) -> Strip:
         """Line y of the view: cached card lines, the last cell kept for the scroll indicator."""
@@ -267,16 +324,25 @@ class CardList(ScrollView, can_focus=True, inherit_bindings=False):
         line = y + scroll_y
         row_index = bisect_right(self._starts, line) - 1
         if row_index < 0 or line >= self.virtual_size.height:
+            key: tuple = ("blank", width)
             strip = self._blank(width)
         else:
             row = self._rows[row_index]
-            strip = self._row_strips(row_index, row, width)[line - row.start]
+            key, strips = self._row_strips(row_index, row, width)
+            key += (line - row.start,)
+            strip = strips[line - row.start]
         if y in thumb:
-            strip = Strip([*strip.crop(0, width - 1), Segment("▐", self.get_component_rich_style("card-list--scroll"))],
-                          width)
+            key += ("thumb",)
+            thumbed = self._cache.get(key)
+            if thumbed is None:
+                thumbed = self._cache[key] = Strip(
+                    [*strip.crop(0, width - 1), Segment("▐", self.get_component_rich_style("card-list--scroll"))],
+                    width)
+            strip = thumbed
         return strip
 
-    def _row_strips(self, row_index: int, row: _Row, width: int) -> list[Strip]:
+    def _row_strips(self, row_index: int, row: _Row, width: int) -> tuple[tuple, list[Strip]]:
+        """A row's lines from the cache, and the key they are cached under."""
         card = row.card
         if card is None:
             key: tuple = (row.label, width)
@@ -288,7 +354,7 @@ class CardList(ScrollView, can_focus=True, inherit_bindings=False):
         if strips is None:
             strips = self._render_card(card, width, key[2], key[3]) if card else self._render_label(row, width)
             self._cache[key] = strips
-        return strips
+        return key, strips
 
     def _blank(self, width: int) -> Strip:
         key = ("blank", width)

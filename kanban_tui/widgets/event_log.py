@@ -17,7 +17,7 @@ from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -118,6 +118,7 @@ class EventLog(ScrollView, can_focus=True):
         self.auto_scroll = True
         self.lines: deque[_Line] = deque(maxlen=max_lines)
         self._widest = 0
+        self._view: tuple[int, int, int, Style] = (0, 0, 0, Style())  # scroll x, y, width, base style
 
     def add_events(self, events: Iterable[dict]) -> None:
         at_end = self.is_vertical_scroll_end
@@ -137,9 +138,14 @@ class EventLog(ScrollView, can_focus=True):
         self.virtual_size = Size(0, 0)
         self.refresh()
 
-    def render_line(self, y: int) -> Strip:
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The view's offset, width and base style once per paint, not once per line."""
         scroll_x, scroll_y = self.scroll_offset
-        width, base = self.size.width, self.rich_style
+        self._view = (scroll_x, scroll_y, self.size.width, self.rich_style)
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y, width, base = self._view
         index = scroll_y + y
         if index >= len(self.lines):
             return Strip.blank(width, base)
