@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -52,7 +54,10 @@ def python_pass_seconds(repeat: int = 15) -> float:
 
 
 def scratch_home(label: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=f"kanban-bench-{label}-"))
+    """A temporary board folder, removed when the benchmark process exits."""
+    folder = Path(tempfile.mkdtemp(prefix=f"kanban-bench-{label}-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def seed_tasks(db_path: Path, count: int, *, status_cycle=("triage", "todo", "ready", "blocked", "done"),
