@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from board_pilot import NOW, make_app, profiles_config, settle, until
 from textual.widgets import Input
 
 from kanban_tui.app import KanbanApp
-from kanban_tui.config import Config, Profile
-from kanban_tui.gateway import Gateway
 from kanban_tui.kernel import queries, transitions
 from kanban_tui.screens.command_line import CommandLine
 from kanban_tui.screens.drawer import TaskDrawer
@@ -16,33 +15,11 @@ from kanban_tui.screens.help import HelpScreen
 from kanban_tui.screens.tail import EventTail
 from kanban_tui.widgets.column import CardList
 
-NOW = 1_700_000_000.0
 pytestmark = pytest.mark.anyio
 
-CONFIG = Config(profiles={name: Profile(name=name, command=["true"]) for name in ("backend-dev", "qa-dev")})
+CONFIG = profiles_config("backend-dev", "qa-dev")
 
 
-def make_app(home, config: Config = CONFIG) -> KanbanApp:
-    return KanbanApp(Gateway(home, config), start_dispatcher=False, clock=lambda: NOW)
-
-
-async def settle(pilot) -> None:
-    """Let workers finish and the board apply what they read."""
-    app = pilot.app
-    for _ in range(100):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        if app.board.loaded and not any(worker.is_running for worker in app.workers):
-            return
-
-
-async def until(pilot, predicate, timeout: float = 3.0) -> None:
-    """Wait (the bridge polls every 100 ms) until predicate() holds."""
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    assert predicate()
 
 
 async def answer(pilot, text: str) -> None:
@@ -78,7 +55,7 @@ async def test_keys_move_between_columns_and_cards(home, conn):
     second = create(conn, "second ready", priority=1)
     blocked = create(conn, "blocked one")
     transitions.block(conn, blocked, reason="waiting")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         assert app.board.current == "ready" and app.board.card["id"] == first
@@ -98,7 +75,7 @@ async def test_keys_move_between_columns_and_cards(home, conn):
 
 async def test_enter_and_click_open_the_drawer(home, conn):
     task = create(conn, "open me")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("enter")
@@ -112,7 +89,7 @@ async def test_enter_and_click_open_the_drawer(home, conn):
 # ---------------------------------------------------------------- create, edit, assign, priority
 
 async def test_new_card_in_triage_is_a_triage_card(home, conn):
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("1", "n")
@@ -124,7 +101,7 @@ async def test_new_card_in_triage_is_a_triage_card(home, conn):
 
 
 async def test_new_card_in_todo_is_held_in_todo_and_elsewhere_the_kernel_decides(home, conn):
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("2", "n")
@@ -139,7 +116,7 @@ async def test_new_card_in_todo_is_held_in_todo_and_elsewhere_the_kernel_decides
 
 async def test_edit_changes_title_body_and_priority(home, conn):
     task = create(conn, "old title", body="old body")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("e")
@@ -156,7 +133,7 @@ async def test_edit_changes_title_body_and_priority(home, conn):
 
 async def test_assign_picks_a_profile_and_none_unassigns(home, conn):
     task = create(conn, "needs someone")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("a")
@@ -173,7 +150,7 @@ async def test_assign_picks_a_profile_and_none_unassigns(home, conn):
 
 async def test_priority_keys_raise_and_lower(home, conn):
     task = create(conn, "prioritise me", priority=1)
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("p")
@@ -190,7 +167,7 @@ async def test_priority_keys_raise_and_lower(home, conn):
 
 async def test_move_right_walks_triage_todo_ready_running_blocked_done(home, conn):
     task = create(conn, "travel", triage=True, assignee="backend-dev")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         for column, expected in (("triage", "todo"), ("todo", "ready"), ("ready", "running")):
@@ -214,7 +191,7 @@ async def test_move_right_walks_triage_todo_ready_running_blocked_done(home, con
 async def test_move_left_walks_back_and_blocked_unblocks(home, conn):
     task = create(conn, "back again")
     transitions.block(conn, task, reason="hold")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         for column, expected in (("blocked", "ready"), ("ready", "todo"), ("todo", "triage")):
@@ -229,7 +206,7 @@ async def test_refused_moves_explain_themselves(home, conn):
     child = create(conn, "the child", parents=[parent])
     running = create(conn, "in flight", assignee="backend-dev")
     transitions.claim(conn, running)
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     notes: list[str] = []
     app.notify = lambda message, **kwargs: notes.append(message)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -249,7 +226,7 @@ async def test_refused_moves_explain_themselves(home, conn):
 
 async def test_block_with_a_reason_then_unblock(home, conn):
     task = create(conn, "blockable")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("b")
@@ -265,7 +242,7 @@ async def test_block_with_a_reason_then_unblock(home, conn):
 
 async def test_complete_with_a_summary(home, conn):
     task = create(conn, "finish me")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("c")
@@ -277,7 +254,7 @@ async def test_complete_with_a_summary(home, conn):
 
 async def test_comment_as_operator(home, conn):
     task = create(conn, "talk about me")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("C")
@@ -289,7 +266,7 @@ async def test_comment_as_operator(home, conn):
 async def test_reclaim_asks_then_puts_the_task_back(home, conn):
     task = create(conn, "stuck", assignee="backend-dev")
     transitions.claim(conn, task)
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await focus_in(pilot, "running", task)
@@ -303,7 +280,7 @@ async def test_reclaim_asks_then_puts_the_task_back(home, conn):
 
 async def test_archive_asks_and_n_keeps_the_card(home, conn):
     task = create(conn, "old news")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("A")
@@ -321,7 +298,7 @@ async def test_archive_asks_and_n_keeps_the_card(home, conn):
 async def test_bulk_complete_reports_per_card(home, conn):
     done_ok = [create(conn, f"bulk {n}", now=NOW - 600 + n) for n in range(3)]
     idea = create(conn, "just an idea", triage=True)
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     notes: list[str] = []
     app.notify = lambda message, **kwargs: notes.append(message)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -340,7 +317,7 @@ async def test_bulk_complete_reports_per_card(home, conn):
 
 async def test_bulk_archive_block_unblock_assign_and_priority(home, conn):
     tasks = [create(conn, f"many {n}", now=NOW - 600 + n) for n in range(3)]
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
 
@@ -373,7 +350,7 @@ async def test_bulk_archive_block_unblock_assign_and_priority(home, conn):
 async def test_escape_clears_the_selection_then_the_filters(home, conn):
     create(conn, "Transcribe call")
     create(conn, "Translate page")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("/")
@@ -392,7 +369,7 @@ async def test_escape_clears_the_selection_then_the_filters(home, conn):
 async def test_tenant_and_assignee_filters(home, conn):
     create(conn, "ops thing", tenant="ops", assignee="backend-dev")
     create(conn, "content thing", tenant="content-ops", assignee="qa-dev")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         ready = app.board.lists["ready"]
@@ -409,7 +386,7 @@ async def test_lanes_toggle_groups_in_progress_by_profile(home, conn):
     for n, profile in enumerate(("qa-dev", "backend-dev", "qa-dev")):
         task = create(conn, f"run {n}", assignee=profile)
         transitions.claim(conn, task, now=NOW - 300 + n)
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         running = app.board.lists["running"]
@@ -420,7 +397,7 @@ async def test_lanes_toggle_groups_in_progress_by_profile(home, conn):
 
 
 async def test_nudge_without_an_in_process_dispatcher_wakes_the_leader(home, conn):
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("D")
@@ -430,7 +407,7 @@ async def test_nudge_without_an_in_process_dispatcher_wakes_the_leader(home, con
 
 async def test_tails_and_command_line_open(home, conn):
     task = create(conn, "tail me")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("t")
@@ -442,7 +419,7 @@ async def test_tails_and_command_line_open(home, conn):
 
 
 async def test_help_and_quit(home, conn):
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("?")
@@ -461,7 +438,7 @@ async def test_help_and_quit(home, conn):
 
 async def test_help_opens_over_any_screen_and_q_closes_a_drawer_or_tail(home, conn):
     create(conn, "a card")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         for key, screen_type in (("enter", TaskDrawer), ("t", EventTail), ("T", EventTail)):
@@ -486,7 +463,7 @@ async def test_help_opens_over_any_screen_and_q_closes_a_drawer_or_tail(home, co
 
 async def test_help_and_q_are_typing_inside_a_text_field(home, conn):
     create(conn, "a card")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("enter", "C", "q", "?")
@@ -497,7 +474,7 @@ async def test_help_and_q_are_typing_inside_a_text_field(home, conn):
 
 async def test_keys_that_do_not_apply_are_hidden(home, conn):
     create(conn, "only ready")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         shown = {active.binding.action for active in app.screen.active_bindings.values()}

@@ -4,29 +4,20 @@ tail closes. The tail itself keeps up."""
 from __future__ import annotations
 
 import pytest
+from board_pilot import NOW, make_app, until
 
-from kanban_tui.app import KanbanApp
-from kanban_tui.config import Config
-from kanban_tui.gateway import Gateway
 from kanban_tui.kernel import transitions
 from kanban_tui.screens.board import BoardScreen
 from kanban_tui.screens.tail import EventTail
 
-NOW = 1_700_000_000.0
 pytestmark = pytest.mark.anyio
 
 
-async def until(pilot, predicate, timeout: float = 3.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    assert predicate()
 
 
 async def test_the_board_under_the_tail_waits_then_catches_up_when_it_closes(home, conn):
     first = transitions.create(conn, "first", now=NOW - 600)["task_id"]
-    app = KanbanApp(Gateway(home, Config()), start_dispatcher=False, clock=lambda: NOW)
+    app = make_app(home)
     async with app.run_test(size=(120, 40)) as pilot:
         board = app.board
         await until(pilot, lambda: board.lists["ready"].index_of(first) is not None)

@@ -7,43 +7,21 @@ import threading
 import time
 
 import pytest
+from board_pilot import NOW, make_app, profiles_config, settle, until
 from textual.widgets import Tabs
 
-from kanban_tui.app import KanbanApp
 from kanban_tui.bridge import Bridge
-from kanban_tui.config import Config, DispatchSettings, Profile
-from kanban_tui.gateway import Gateway
+from kanban_tui.config import Config, DispatchSettings
 from kanban_tui.kernel import db, lease, queries, transitions
 from kanban_tui.screens.board import PAGE, BoardCommands, move_refusal
 from kanban_tui.screens.help import HelpScreen
 from kanban_tui.widgets.card import CardContext, card_height, card_lines, is_stale
 
-NOW = 1_700_000_000.0
 pytestmark = pytest.mark.anyio
 
-CONFIG = Config(profiles={"backend-dev": Profile(name="backend-dev", command=["true"])})
+CONFIG = profiles_config("backend-dev")
 
 
-def make_app(home, config: Config = CONFIG, **kwargs) -> KanbanApp:
-    kwargs.setdefault("start_dispatcher", False)
-    return KanbanApp(Gateway(home, config), clock=lambda: NOW, **kwargs)
-
-
-async def settle(pilot) -> None:
-    app = pilot.app
-    for _ in range(100):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        if app.board.loaded and not any(worker.is_running for worker in app.workers):
-            return
-
-
-async def until(pilot, predicate, timeout: float = 3.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    assert predicate()
 
 
 def create(conn, title: str, **fields) -> str:
@@ -125,14 +103,14 @@ def test_move_refusals_name_the_worker():
 
 async def test_inert_text_on_screen(home, conn):
     create(conn, "[b]x[/b] \x1b[2J")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         assert any("[b]x[/b] \\x1b[2J" in line for line in shown_lines(app.board.lists["ready"]))
 
 
 async def test_a_change_from_another_process_appears_within_half_a_second(home, conn):
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         started = time.monotonic()
@@ -144,7 +122,7 @@ async def test_a_change_from_another_process_appears_within_half_a_second(home, 
 
 async def test_cursor_focus_and_scroll_survive_refreshes(home, conn):
     tasks = [create(conn, f"card {n}", now=NOW - 600 + n) for n in range(30)]
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         ready = app.board.lists["ready"]
@@ -159,7 +137,7 @@ async def test_cursor_focus_and_scroll_survive_refreshes(home, conn):
 
 async def test_layout_six_columns_then_one_with_tabs_when_narrow(home, conn):
     create(conn, "ready one")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         board = app.board
@@ -178,7 +156,7 @@ async def test_layout_six_columns_then_one_with_tabs_when_narrow(home, conn):
 async def test_columns_page_in_more_cards_on_scroll(home, conn):
     for n in range(PAGE + 30):
         create(conn, f"bulk {n}", now=NOW - 900 + n)
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         ready = app.board.lists["ready"]
@@ -194,7 +172,7 @@ async def test_attention_strip_flags_jumps_and_dismisses(home, conn):
         run = transitions.claim(conn, broken, now=NOW - 500 + attempt)["run_id"]
         transitions.end_run_failed(conn, broken, run, "spawn_failed", error="missing creds", now=NOW - 499 + attempt)
     create(conn, "unrelated")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         strip = app.board.attention
@@ -209,7 +187,7 @@ async def test_attention_strip_flags_jumps_and_dismisses(home, conn):
 
 
 async def test_an_empty_board_says_what_to_do_next_until_a_card_exists(home, conn):
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         hint = app.board.empty_hint
@@ -223,7 +201,7 @@ async def test_an_empty_board_says_what_to_do_next_until_a_card_exists(home, con
 
 async def test_a_filter_that_hides_every_card_says_so_inert_and_esc_clears_it(home, conn):
     create(conn, "a card")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         hint = app.board.empty_hint
@@ -256,7 +234,7 @@ async def test_keymap_remaps_keys_help_shows_them_and_typos_are_reported(home, c
 
 async def test_palette_offers_board_actions_that_apply(home, conn):
     create(conn, "something ready")
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         provider = BoardCommands(app.board)
@@ -269,7 +247,7 @@ async def test_palette_offers_board_actions_that_apply(home, conn):
 
 async def test_dispatcher_status_observer_of_another_leader(home, conn):
     lease.try_acquire(conn, "otherhost:4242", now=time.time())
-    app = make_app(home)
+    app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await until(pilot, lambda: "observer of otherhost:4242" in app.board.top_bar.status.shown.plain)
