@@ -12,6 +12,7 @@ import json
 import sys
 
 from kanban_tui.errors import UsageError
+from kanban_tui.kernel.models import parse_json_object
 
 
 def register(subparsers) -> None:
@@ -45,18 +46,12 @@ def _print(value) -> None:
 
 
 def _parse_arguments(text: str | None) -> dict:
-    """The JSON arguments (stdin for '-'); raises ValueError with a one-line reason."""
+    """The JSON arguments (stdin for '-'); raises UsageError with a one-line reason."""
     if text == "-":
         text = sys.stdin.read()
     if text is None or not text.strip():
         return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"arguments are not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    if not isinstance(value, dict):
-        raise ValueError("arguments must be a JSON object, e.g. '{\"note\": \"tests pass\"}'")
-    return value
+    return parse_json_object(text, "arguments", """'{"note": "tests pass"}'""")
 
 
 def tool(args, session) -> int:
@@ -71,7 +66,7 @@ def tool(args, session) -> int:
         raise UsageError("tool: give a tool name (see `kanban-tui tool --list`)")
     try:
         arguments = _parse_arguments(args.arguments)
-    except ValueError as exc:
+    except UsageError as exc:
         _print({"ok": False, "error": str(exc)})
         return 2
     result = tools.call(args.name, arguments, env=session.env, conn=session.open())

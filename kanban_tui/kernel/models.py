@@ -107,18 +107,23 @@ def parse_workspace(spec: str | None) -> tuple[str, str | None]:
     return kind, path
 
 
-def parse_metadata(value: Any) -> dict | None:
-    """Metadata is a JSON object (given as a dict or as JSON text)."""
-    if value is None:
-        return None
+def parse_json_object(value: Any, what: str, example: str) -> dict:
+    """A JSON object given as a dict or as JSON text; anything else is a one-line UsageError."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise UsageError(f"metadata is not valid JSON: {exc.msg} at position {exc.pos}") from None
+            raise UsageError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if not isinstance(value, dict):
-        raise UsageError("metadata must be a JSON object, e.g. {\"changed_files\": [\"a.py\"]}")
+        raise UsageError(f"{what} must be a JSON object, e.g. {example}")
     return value
+
+
+def parse_metadata(value: Any) -> dict | None:
+    """Metadata is a JSON object (given as a dict or as JSON text)."""
+    if value is None:
+        return None
+    return parse_json_object(value, "metadata", '{"changed_files": ["a.py"]}')
 
 
 def loads(text: str | None) -> Any:
