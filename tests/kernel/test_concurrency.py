@@ -86,3 +86,22 @@ def test_sigkill_mid_transition_100_times_leaves_board_sound(home):
     conn = db.connect(home.db)
     assert conn.execute("SELECT count(*) FROM tasks").fetchone()[0] > 100
     assert doctor.check(conn) == []
+
+
+CREATOR = textwrap.dedent("""
+    import json, sys
+    from kanban_tui.kernel import db, transitions as T
+    conn = db.connect(sys.argv[1])
+    print(json.dumps([T.create(conn, "deploy", idempotency_key="deploy-42")["task_id"] for _ in range(50)]))
+""")
+
+
+def test_concurrent_creates_with_one_idempotency_key_make_one_task(home):
+    conn = db.connect(home.db)
+    procs = [subprocess.Popen([sys.executable, "-c", CREATOR, str(home.db)], stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    returned = {task_id for p in procs for task_id in json.loads(p.communicate(timeout=60)[0])}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(returned) == 1
+    assert conn.execute("SELECT count(*) FROM tasks WHERE idempotency_key = 'deploy-42'").fetchone()[0] == 1
+    assert doctor.check(conn) == []
