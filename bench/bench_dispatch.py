@@ -15,9 +15,7 @@ import select
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from bench.common import percentile, result, scratch_home
 from kanban_tui import paths as paths_module
@@ -92,7 +90,7 @@ def wait_for(predicate, timeout: float = 30.0, step: float = 0.0005):
 
 
 def _raw_first_statement() -> float:
-    workdir = Path(tempfile.mkdtemp(prefix="kanban-bench-raw-"))
+    workdir = scratch_home("raw")
     started = time.time()
     proc = subprocess.Popen([sys.executable, "-c", FIRST_STATEMENT], cwd=workdir, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
@@ -213,13 +211,12 @@ def bench_adopted_worker_death() -> dict:
 
 
 def _raw_spawn_rate(code: str) -> float:
-    workdir = Path(tempfile.mkdtemp(prefix="kanban-bench-burst-"))
-    log = open(workdir / "log", "ab")
-    started = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=workdir, stdin=subprocess.DEVNULL, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True) for _ in range(BURST)]
-    elapsed = time.perf_counter() - started
-    log.close()
+    workdir = scratch_home("burst-raw")
+    with open(workdir / "log", "ab") as log:
+        started = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, "-c", code], cwd=workdir, stdin=subprocess.DEVNULL, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True) for _ in range(BURST)]
+        elapsed = time.perf_counter() - started
     for proc in procs:
         proc.wait()
     return BURST / elapsed
