@@ -8,9 +8,9 @@ parse a stderr message.
 
 from __future__ import annotations
 
-import json
 import sys
 
+from kanban_tui.cli.output import emit_json
 from kanban_tui.errors import UsageError
 from kanban_tui.kernel.models import parse_json_object
 
@@ -40,11 +40,6 @@ def register(subparsers) -> None:
     p.set_defaults(handler=mcp)
 
 
-def _print(value) -> None:
-    indent = 2 if sys.stdout.isatty() else None
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=indent) + "\n")
-
-
 def _parse_arguments(text: str | None) -> dict:
     """The JSON arguments (stdin for '-'); raises UsageError with a one-line reason."""
     if text == "-":
@@ -60,17 +55,17 @@ def tool(args, session) -> int:
     if args.list:
         if args.name or args.arguments:
             raise UsageError("tool --list takes no tool name or arguments")
-        _print([tools.SCHEMAS[name] for name in tools.available_tools(session.env)])
+        emit_json([tools.SCHEMAS[name] for name in tools.available_tools(session.env)])
         return 0
     if not args.name:
         raise UsageError("tool: give a tool name (see `kanban-tui tool --list`)")
     try:
         arguments = _parse_arguments(args.arguments)
     except UsageError as exc:
-        _print({"ok": False, "error": str(exc)})
+        emit_json({"ok": False, "error": str(exc)})
         return 2
     result = tools.call(args.name, arguments, env=session.env, conn=session.open())
-    _print(result)
+    emit_json(result)
     return 0 if result["ok"] else 1
 
 
