@@ -193,14 +193,13 @@ class _Tick:
                             "AND r.started_at + t.max_runtime_seconds <= ?", (now,))
         for row in rows:
             pid, limit = row["worker_pid"], row["max_runtime_seconds"]
-            self.report["timed_out"].append(row["id"])
             if self.dry_run:
+                self.report["timed_out"].append(row["id"])
                 continue
             began = time.monotonic()
-            stopped = procs.terminate(pid, row["worker_started_at"], grace=TERMINATE_GRACE_SECONDS)
-            if not stopped:  # it ended by itself just now: the next tick records how
-                self.report["timed_out"].remove(row["id"])
-                continue
+            if not procs.terminate(pid, row["worker_started_at"], grace=TERMINATE_GRACE_SECONDS):
+                continue  # it ended by itself just now: the next tick records how
+            self.report["timed_out"].append(row["id"])
             # terminate() only reports success; a stop that took the whole grace needed SIGKILL
             sigkill = time.monotonic() - began >= TERMINATE_GRACE_SECONDS
             self.workers.forget(pid)
