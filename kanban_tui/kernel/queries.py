@@ -248,9 +248,7 @@ def watch_events(conn: Conn, *, after: int = 0, limit: int | None = 500,
 
 def events_since(conn: Conn, cursor: int, *, limit: int = 500) -> list[dict]:
     """The next `limit` events after the cursor, by id (a rowid range scan)."""
-    rows = _tuples(conn, "SELECT id, task_id, run_id, kind, payload, created_at FROM task_events "
-                         "WHERE id > ? ORDER BY id LIMIT ?", (cursor, limit)).fetchall()
-    return _event_dicts(rows)
+    return events(conn, after=cursor, limit=limit)
 
 
 def max_event_id(conn: Conn) -> int:
@@ -324,11 +322,11 @@ def _column_cards(conn: Conn, status: str, where: list[str], params: list,
                                [status, *params, per_column]), now)
 
 
-def _unresolved_warnings_sql(scope: str = "") -> str:
-    """Each task's newest hallucination event (among tasks matching `scope`), unless a later
-    `completed` event superseded it. Columns: task_id, kind, payload, id."""
+def _unresolved_warnings_sql() -> str:
+    """Each task's newest hallucination event, unless a later `completed` event superseded it.
+    Columns: task_id, kind, payload, id."""
     return ("SELECT w.task_id, w.kind, w.payload, w.id FROM task_events w "
-            f"WHERE w.id IN (SELECT max(id) FROM task_events WHERE {scope} kind IN ({WARNING_KINDS_SQL}) "
+            f"WHERE w.id IN (SELECT max(id) FROM task_events WHERE kind IN ({WARNING_KINDS_SQL}) "
             "               GROUP BY task_id) "
             "AND NOT EXISTS (SELECT 1 FROM task_events c WHERE c.task_id = w.task_id "
             "                AND c.id > w.id AND c.kind = 'completed')")
