@@ -291,7 +291,7 @@ def _complete(conn: sqlite3.Connection, caller: Caller, args: dict) -> dict:
         raise UsageError("kanban_complete needs a summary (what you did, for the next reader) or a result")
     done = transitions.complete(conn, task_id, summary=args.get("summary"), result=args.get("result"),
                                 metadata=args.get("metadata"), created_cards=args.get("created_cards", ()),
-                                run_id=caller.run_id, require_handoff=True)
+                                run_id=caller.run_id)
     return {"task_id": done["task_id"], "run_id": done["run_id"]}
 
 

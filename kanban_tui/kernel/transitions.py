@@ -436,7 +436,7 @@ class _HallucinationRefusal:
 
 def complete(conn: Conn, task_id: str, *, summary: str | None = None, result: str | None = None,
              metadata: dict | str | None = None, created_cards: Iterable[str] = (),
-             run_id: int | None = None, require_handoff: bool = False, grace: float = 5.0,
+             run_id: int | None = None, grace: float = 5.0,
              now: float | None = None) -> dict:
     """running/ready/blocked -> done. Closes the open run (or records a zero-length one).
 
@@ -445,8 +445,6 @@ def complete(conn: Conn, task_id: str, *, summary: str | None = None, result: st
     now = _clock(now)
     meta = parse_metadata(metadata)
     cards = list(dict.fromkeys(created_cards or ()))
-    if require_handoff and not (summary or result):
-        raise UsageError("complete needs a summary or a result")
     if run_id is None:
         _stop_worker(conn, task_id, grace)
 
