@@ -152,7 +152,7 @@ def move_refusal(card: dict, delta: int) -> str | None:
     task_id = card["id"]
     if card["status"] == "running" and delta < 0:
         worker = f"worker pid {card['worker_pid']}" if card["worker_pid"] else "a claim with no worker yet"
-        who = f" as @{card['assignee']}" if card["assignee"] else ""
+        who = f" as @{inline(card['assignee'])}" if card["assignee"] else ""
         return f"{task_id} is running ({worker}{who}): press R to reclaim it first"
     if card["status"] == "done" and delta < 0:
         return f"{task_id} is done: nothing reopens a finished task; create a new card instead"

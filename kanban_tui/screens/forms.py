@@ -19,6 +19,7 @@ from textual.widgets import Button, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from kanban_tui.cli.output import inline
 from kanban_tui.errors import KanbanError
 from kanban_tui.kernel import queries
 from kanban_tui.kernel.models import COLUMN_TITLES, clean_title
@@ -306,7 +307,7 @@ class ProfilePicker(ModalScreen[str | None]):
         for name in [*self.profiles, UNASSIGN]:
             if needle and needle not in name:
                 continue
-            label = Text(name if name != UNASSIGN else "none (unassign)")
+            label = Text(inline(name) if name != UNASSIGN else "none (unassign)")
             if name == (self.current or UNASSIGN):
                 label.append("  (current)", style="dim")
             options.append(Option(label, id=name))

@@ -34,7 +34,7 @@ def title_text(task: dict) -> Text:
 def meta_text(task: dict, now: float) -> Text:
     text = Text()
     _field(text, "status", task["status"], STATUS_STYLES.get(task["status"], ""))
-    _field(text, "assignee", f"@{task['assignee']}" if task["assignee"] else "needs assignee",
+    _field(text, "assignee", f"@{inline(task['assignee'])}" if task["assignee"] else "needs assignee",
            "" if task["assignee"] else "yellow")
     _field(text, "priority", str(task["priority"]))
     _field(text, "tenant", inline(task["tenant"]))

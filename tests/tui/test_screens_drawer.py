@@ -284,7 +284,7 @@ async def test_a_click_on_the_board_beside_the_panel_closes_it(home, conn):
 
 
 async def test_worker_text_renders_literally(home, conn):
-    task = transitions.create(conn, "Title with [bold]markup[/bold]", now=NOW)["task_id"]
+    task = transitions.create(conn, "Title with [bold]markup[/bold]", assignee="dev\x1b[2J", now=NOW)["task_id"]
     transitions.complete(conn, task, summary="\x1b[31mRED\x1b[0m and [bold]not bold[/bold]", now=NOW + 1)
     transitions.comment(conn, task, "[red]plain[/red] \x1b]0;pwned\x07 text", author="worker", now=NOW + 2)
     app = Host(home, TaskDrawer(task))
@@ -294,7 +294,8 @@ async def test_worker_text_renders_literally(home, conn):
         assert "Title with [bold]markup[/bold]" in shown
         assert "\\x1b[31mRED\\x1b[0m and [bold]not bold[/bold]" in shown
         assert "[red]plain[/red] \\x1b]0;pwned\\x07 text" in shown
-        assert "\x1b" not in plain(app, "#drawer-runs") + plain(app, "#drawer-comments")
+        assert "\x1b" not in plain(app, "#drawer-runs") + plain(app, "#drawer-comments") + plain(app, "#drawer-meta")
+        assert "@dev\\x1b[2j" in plain(app, "#drawer-meta")
 
 
 def test_log_tail_keeps_the_last_bytes_from_a_line_start(tmp_path):
