@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from kanban_tui.kernel import db
-from kanban_tui.kernel.models import TERMINAL_EVENT_KINDS, loads
+from kanban_tui.kernel.models import TERMINAL_EVENT_KINDS, event_dict
 
 COMMAND_TIMEOUT_SECONDS = 10.0
 _KINDS_SQL = ", ".join(f"'{kind}'" for kind in TERMINAL_EVENT_KINDS)
@@ -24,8 +24,8 @@ Conn = sqlite3.Connection
 
 
 _PENDING_SQL = (
-    "SELECT s.id AS sub_id, s.task_id, s.platform, s.chat_id, s.thread_id, s.user_id, "
-    "e.id AS event_id, e.run_id, e.kind, e.payload, e.created_at, "
+    "SELECT e.id, e.task_id, e.run_id, e.kind, e.payload, e.created_at, "
+    "s.id AS sub_id, s.platform, s.chat_id, s.thread_id, s.user_id, "
     "t.title, t.status, t.assignee, t.tenant "
     "FROM notify_subs s JOIN task_events e ON e.task_id = s.task_id AND e.created_at >= s.created_at "
     "JOIN tasks t ON t.id = s.task_id "
@@ -46,7 +46,7 @@ def _claim_pending(conn: Conn, now: float) -> list[dict]:
         taken = []
         for row in c.execute(_PENDING_SQL).fetchall():
             c.execute("INSERT INTO notify_deliveries (sub_id, event_id, delivered_at, ok) VALUES (?, ?, ?, 0)",
-                      (row["sub_id"], row["event_id"], now))
+                      (row["sub_id"], row["id"], now))
             taken.append(_message(row))
         return taken
 
@@ -56,8 +56,7 @@ def _claim_pending(conn: Conn, now: float) -> list[dict]:
 def _message(row: sqlite3.Row) -> dict:
     """What the notifier reads on stdin."""
     return {
-        "event": {"id": row["event_id"], "task_id": row["task_id"], "run_id": row["run_id"],
-                  "kind": row["kind"], "payload": loads(row["payload"]), "created_at": row["created_at"]},
+        "event": event_dict(row),
         "subscription": {"id": row["sub_id"], "task_id": row["task_id"], "platform": row["platform"],
                          "chat_id": row["chat_id"], "thread_id": row["thread_id"] or None,
                          "user_id": row["user_id"]},
