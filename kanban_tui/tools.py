@@ -267,10 +267,7 @@ def _target(conn: sqlite3.Connection, caller: Caller, args: dict, key: str = "ta
 def _own_target(conn: sqlite3.Connection, caller: Caller, args: dict) -> str:
     """The task a lifecycle tool changes; a worker may only change its own."""
     task_id = _target(conn, caller, args)
-    # The kernel refuses the same through the run id; checking here also covers a worker
-    # whose environment lacks KANBAN_RUN_ID.
-    if caller.is_worker and task_id != caller.task_id:
-        raise Refused(f"worker is scoped to task {caller.task_id}; refusing to mutate {task_id}")
+    transitions.check_worker_scope(caller.task_id, task_id)
     return task_id
 
 

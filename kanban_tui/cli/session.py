@@ -81,8 +81,9 @@ class Session:
 
     def check_worker_scope(self, task_id: str) -> None:
         """A worker may only change its own task's lifecycle (the kernel also checks the run id)."""
-        if self.worker_task and task_id != self.worker_task:
-            raise Refused(f"worker is scoped to task {self.worker_task}; refusing to mutate {task_id}")
+        from kanban_tui.kernel.transitions import check_worker_scope
+
+        check_worker_scope(self.worker_task, task_id)
 
     def identity(self, explicit: str | None = None, flag: str = "--author") -> str:
         """Who signs comments and new cards: a worker's profile, else the flag, else $USER."""

@@ -107,12 +107,22 @@ def _check_worker_run(task: sqlite3.Row, run_id: int | None, verb: str) -> None:
                       f"(the task is {task['status']}; the claim may have been reclaimed)")
 
 
+def check_worker_scope(worker_task: str | None, task_id: str) -> None:
+    """A worker (scoped to worker_task) may only change its own task's lifecycle.
+
+    The kernel checks this through the run id; the CLI and the tools also check the task id
+    from the environment, which covers a worker whose environment lacks KANBAN_RUN_ID.
+    """
+    if worker_task is not None and worker_task != task_id:
+        raise Refused(f"worker is scoped to task {worker_task}; refusing to mutate {task_id}")
+
+
 def _worker_scope(c: Conn, run_id: int | None, task_id: str) -> None:
     if run_id is None:
         return
     owner = c.execute("SELECT task_id FROM task_runs WHERE id = ?", (run_id,)).fetchone()
-    if owner is not None and owner[0] != task_id:
-        raise Refused(f"worker is scoped to task {owner[0]}; refusing to mutate {task_id}")
+    if owner is not None:
+        check_worker_scope(owner[0], task_id)
 
 
 def _would_cycle(c: Conn, parent_id: str, child_id: str) -> bool:
