@@ -17,9 +17,7 @@ COLUMN_TITLES = {"triage": "Triage", "todo": "Todo", "ready": "Ready", "running"
 OPEN_STATUSES = ("triage", "todo", "ready", "running", "blocked")
 SATISFIED_STATUSES = ("done", "archived")
 
-# How a run ended. The dispatcher-side failures count toward the circuit breaker.
-OUTCOMES = ("completed", "blocked", "crashed", "timed_out", "spawn_failed", "gave_up",
-            "reclaimed", "protocol_violation")
+# How a run ended that counts toward the circuit breaker (the schema lists every outcome).
 FAILURE_OUTCOMES = ("crashed", "timed_out", "spawn_failed", "protocol_violation")
 TERMINAL_EVENT_KINDS = ("completed", "blocked", "gave_up", "crashed", "timed_out")
 
