@@ -30,6 +30,7 @@ from kanban_tui.screens.drawer import TaskDrawer
 from kanban_tui.screens.forms import ConfirmScreen, ProfilePicker, TaskForm, TextPrompt
 from kanban_tui.screens.help import HelpScreen, binding_sections
 from kanban_tui.screens.tail import EventTail
+from kanban_tui.widgets.link_list import LinkList
 
 STATUS_SECONDS = 1.0
 # Once the first frame is up, the objects alive then (modules, styles, widgets) are moved out of
@@ -39,9 +40,9 @@ STATUS_SECONDS = 1.0
 # a safety net, at a count a second of use does not reach.
 GC_THRESHOLDS = (50_000, 50, 50)
 GC_SECONDS = 1.0
-# Screens whose binding ids a keymap may also name.
-KEYMAP_SCREENS = (TaskDrawer, EventTail, CommandLine, TaskForm, TextPrompt, ConfirmScreen, ProfilePicker,
-                  HelpScreen)
+# Screens and widgets whose binding ids a keymap may also name.
+KEYMAP_SCREENS = (TaskDrawer, LinkList, EventTail, CommandLine, TaskForm, TextPrompt, ConfirmScreen,
+                  ProfilePicker, HelpScreen)
 
 
 class KanbanApp(App):
