@@ -33,7 +33,7 @@ from kanban_tui.kernel import queries, transitions
 from kanban_tui.kernel.models import COLUMN_TITLES, COLUMNS
 from kanban_tui.messages import BoardChanged, DispatcherStatus
 from kanban_tui.screens.command_line import CommandLine
-from kanban_tui.screens.drawer import TaskDrawer
+from kanban_tui.screens.drawer import OPERATOR, TaskDrawer
 from kanban_tui.screens.forms import ConfirmScreen, ProfilePicker, TaskForm, TextPrompt
 from kanban_tui.screens.help import binding_key
 from kanban_tui.screens.tail import EventTail
@@ -52,7 +52,6 @@ NAMING_KINDS = frozenset({"created", "assigned", "reassigned"})
 SEARCH_DEBOUNCE = 0.2
 CLOCK_SECONDS = 10.0
 ATTENTION_SECONDS = 30.0
-OPERATOR = "operator"
 
 # Actions on the card under the cursor (or the selection, for BULK ones) and where they apply.
 CARD_ACTIONS = {"open_drawer", "edit_card", "comment", "task_tail", "select", "select_range", "move"}
