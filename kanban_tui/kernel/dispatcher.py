@@ -213,11 +213,7 @@ class _Tick:
     # 4. recompute ready
     def promote(self) -> None:
         if self.dry_run:
-            self.report["promoted"] = db.read(self.conn, lambda c: [r[0] for r in c.execute(
-                "SELECT t.id FROM tasks t WHERE t.status = 'todo' "
-                "AND EXISTS (SELECT 1 FROM task_links l WHERE l.child_id = t.id) "
-                "AND NOT EXISTS (SELECT 1 FROM task_links l JOIN tasks p ON p.id = l.parent_id "
-                "                WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived'))")])
+            self.report["promoted"] = db.read(self.conn, transitions.promotable)
             return
         self.report["promoted"] = transitions.recompute_ready(self.conn, now=self.fixed_now)
 
@@ -243,7 +239,7 @@ class _Tick:
                 continue
             if profile_cap is not None and per_profile.get(assignee, 0) >= profile_cap:
                 continue
-            workspace = _planned_workspace(self.paths, task) if self.dry_run \
+            workspace = str(spawn.workspace_path(self.paths, task)) if self.dry_run \
                 else self.spawn_one(task["id"], command, profile_cap)
             if workspace is None:
                 continue
@@ -254,11 +250,7 @@ class _Tick:
             self.note_nonspawnable()
 
     def note_nonspawnable(self) -> None:
-        stranded = self.report["skipped_nonspawnable"]
-        if not stranded:
-            return
-        for task_id, assignee in db.read(self.conn, lambda c: _not_yet_noted(c, stranded)):
-            transitions.note_nonspawnable(self.conn, task_id, assignee, now=self.fixed_now)
+        transitions.note_nonspawnable(self.conn, self.report["skipped_nonspawnable"], now=self.fixed_now)
 
     def spawn_one(self, task_id: str, command: list[str], profile_cap: int | None) -> str | None:
         """claim -> workspace -> argv/env -> exec -> record; the workspace, or None if not started."""
@@ -311,29 +303,6 @@ def _spawn_candidates(c: Conn) -> tuple[list[sqlite3.Row], int, dict[str, int]]:
     per_profile = dict(c.execute("SELECT assignee, count(*) FROM tasks WHERE status = 'running' "
                                  "GROUP BY assignee").fetchall())
     return ready, sum(per_profile.values()), per_profile
-
-
-def _not_yet_noted(c: Conn, task_ids: list[str]) -> list[tuple[str, str]]:
-    """(id, assignee) of stranded tasks whose latest assignment has no skipped_nonspawnable yet.
-
-    transitions.note_nonspawnable decides the same inside its transaction; reading first keeps
-    a tick from taking the write lock for every stranded task every time.
-    """
-    marks = ",".join("?" * len(task_ids))
-    return [(row[0], row[1]) for row in c.execute(
-        f"SELECT t.id, t.assignee FROM tasks t WHERE t.id IN ({marks}) AND coalesce(("
-        "  SELECT e.kind FROM task_events e WHERE e.task_id = t.id AND e.kind IN "
-        "  ('skipped_nonspawnable', 'assigned', 'reassigned', 'created') ORDER BY e.id DESC LIMIT 1), '') "
-        "<> 'skipped_nonspawnable'", task_ids)]
-
-
-def _planned_workspace(paths: Paths, task: sqlite3.Row) -> str:
-    kind, path = task["workspace_kind"], task["workspace_path"]
-    if kind == "worktree":
-        return os.path.join(path, ".worktrees", task["id"])
-    if kind == "dir":
-        return path
-    return str(paths.workspaces / task["id"])
 
 
 def _crash_error(pid: int, ended: WorkerExit, log_path) -> str:

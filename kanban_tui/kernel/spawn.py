@@ -25,6 +25,16 @@ _INHERITED_VARS = ("KANBAN_ROLE", "KANBAN_TENANT")
 # -- workspaces -------------------------------------------------------------------------
 
 
+def workspace_path(paths: Paths, task: Mapping) -> Path:
+    """Where the task's worker will run, without creating anything (for dry runs)."""
+    kind = task["workspace_kind"]
+    if kind == "worktree":
+        return Path(task["workspace_path"]) / ".worktrees" / task["id"]
+    if kind == "dir":
+        return Path(task["workspace_path"])
+    return paths.workspaces / task["id"]
+
+
 def resolve_workspace(paths: Paths, task: Mapping) -> tuple[Path, bool]:
     """(workspace path, managed). Only managed paths may ever be deleted by gc.
 

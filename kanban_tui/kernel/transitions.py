@@ -276,20 +276,25 @@ def unlink(conn: Conn, parent_id: str, child_id: str, *, now: float | None = Non
     return db.write(conn, tx)
 
 
+def promotable(conn: Conn) -> list[str]:
+    """Todo tasks that have parents, all of them done or archived (what recompute_ready promotes)."""
+    return [row[0] for row in conn.execute(
+        "SELECT t.id FROM tasks t WHERE t.status = 'todo' "
+        "AND EXISTS (SELECT 1 FROM task_links l WHERE l.child_id = t.id) "
+        "AND NOT EXISTS (SELECT 1 FROM task_links l JOIN tasks p ON p.id = l.parent_id "
+        "                WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived'))")]
+
+
 def recompute_ready(conn: Conn, *, now: float | None = None) -> list[str]:
     """Promote every todo task that has parents, all of them done or archived."""
     now = _clock(now)
 
     def tx(c: Conn) -> list[str]:
-        rows = c.execute(
-            "SELECT t.id FROM tasks t WHERE t.status = 'todo' "
-            "AND EXISTS (SELECT 1 FROM task_links l WHERE l.child_id = t.id) "
-            "AND NOT EXISTS (SELECT 1 FROM task_links l JOIN tasks p ON p.id = l.parent_id "
-            "                WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived'))").fetchall()
-        for (task_id,) in rows:
+        task_ids = promotable(c)
+        for task_id in task_ids:
             c.execute("UPDATE tasks SET status = 'ready', updated_at = ? WHERE id = ?", (now, task_id))
             _event(c, task_id, "promoted", {"from": "todo", "trigger": "recompute"}, now)
-        return [r[0] for r in rows]
+        return task_ids
 
     return db.write(conn, tx)
 
@@ -725,19 +730,30 @@ def lease_expired(conn: Conn, task_id: str, run_id: int, *, now: float | None = 
     return db.write(conn, tx)
 
 
-def note_nonspawnable(conn: Conn, task_id: str, assignee: str, *, now: float | None = None) -> bool:
-    """Record `skipped_nonspawnable` once per assignment; True when an event was written."""
-    now = _clock(now)
+def _not_yet_noted(c: Conn, task_ids: list[str]) -> list[tuple[str, str]]:
+    """(id, assignee) of tasks whose latest assignment has no `skipped_nonspawnable` yet."""
+    marks = ",".join("?" * len(task_ids))
+    return [(row[0], row[1]) for row in c.execute(
+        f"SELECT t.id, t.assignee FROM tasks t WHERE t.id IN ({marks}) AND coalesce(("
+        "  SELECT e.kind FROM task_events e WHERE e.task_id = t.id AND e.kind IN "
+        "  ('skipped_nonspawnable', 'assigned', 'reassigned', 'created') ORDER BY e.id DESC LIMIT 1), '') "
+        "<> 'skipped_nonspawnable'", task_ids)]
 
-    def tx(c: Conn) -> bool:
-        last = c.execute(
-            "SELECT kind FROM task_events WHERE task_id = ? AND kind IN "
-            "('skipped_nonspawnable', 'assigned', 'reassigned', 'created') ORDER BY id DESC LIMIT 1",
-            (task_id,)).fetchone()
-        if last is not None and last[0] == "skipped_nonspawnable":
-            return False
-        _event(c, task_id, "skipped_nonspawnable", {"assignee": assignee}, now)
-        return True
+
+def note_nonspawnable(conn: Conn, task_ids: list[str], *, now: float | None = None) -> list[str]:
+    """Record `skipped_nonspawnable` once per assignment; returns the tasks that got the event.
+
+    Reads first, so a tick that sees the same stranded tasks again takes no write lock.
+    """
+    now = _clock(now)
+    if not task_ids or not db.read(conn, lambda c: _not_yet_noted(c, task_ids)):
+        return []
+
+    def tx(c: Conn) -> list[str]:
+        noted = _not_yet_noted(c, task_ids)
+        for task_id, assignee in noted:
+            _event(c, task_id, "skipped_nonspawnable", {"assignee": assignee}, now)
+        return [task_id for task_id, _ in noted]
 
     return db.write(conn, tx)
 
