@@ -204,14 +204,17 @@ def _insert_task(c: Conn, *, title, body, assignee, status, priority, tenant, ki
 
 
 def edit(conn: Conn, task_id: str, *, title: str | None = None, body: str | None = None,
-         priority: int | None = None, now: float | None = None) -> dict:
+         priority: int | None = None, priority_delta: int | None = None, now: float | None = None) -> dict:
+    """Change title, body or priority; `priority_delta` moves the priority relative to its value
+    inside the transaction (the board's p/P), so concurrent bumps are not lost."""
     now = _clock(now)
     new_title = clean_title(title) if title is not None else None
-    if title is None and body is None and priority is None:
+    if title is None and body is None and priority is None and priority_delta is None:
         raise UsageError("nothing to edit: give --title, --body or --priority")
 
     def tx(c: Conn) -> dict:
         task = _row(c, task_id)
+        new_priority = task["priority"] + priority_delta if priority_delta is not None else priority
         changed = []
         if new_title is not None and new_title != task["title"]:
             changed.append("title")
@@ -219,13 +222,13 @@ def edit(conn: Conn, task_id: str, *, title: str | None = None, body: str | None
             changed.append("body")
         c.execute("UPDATE tasks SET title = coalesce(?, title), body = coalesce(?, body), "
                   "priority = coalesce(?, priority), updated_at = ? WHERE id = ?",
-                  (new_title, body, priority, now, task_id))
+                  (new_title, body, new_priority, now, task_id))
         if changed:
             _event(c, task_id, "edited", {"fields": changed}, now)
-        if priority is not None and priority != task["priority"]:
-            _event(c, task_id, "reprioritized", {"priority": priority, "previous": task["priority"]}, now)
-        return {"task_id": task_id, "changed": changed + (["priority"] if priority is not None
-                                                          and priority != task["priority"] else [])}
+        if new_priority is not None and new_priority != task["priority"]:
+            _event(c, task_id, "reprioritized", {"priority": new_priority, "previous": task["priority"]}, now)
+            changed.append("priority")
+        return {"task_id": task_id, "changed": changed}
 
     return db.write(conn, tx)
 

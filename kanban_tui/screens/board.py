@@ -123,8 +123,7 @@ def run_each(gateway, verb: Callable[[Conn, str], object], task_ids: list[str]) 
 
 
 def bump_priority(conn: Conn, task_id: str, delta: int) -> None:
-    current = queries.get_task(conn, task_id)["priority"]
-    transitions.edit(conn, task_id, priority=current + delta)
+    transitions.edit(conn, task_id, priority_delta=delta)
 
 
 def create_in_column(conn: Conn, values: dict, column: str) -> dict:

@@ -351,3 +351,12 @@ def test_operator_block_or_complete_stops_the_running_worker(conn, tmp_path, ver
     else:
         T.complete(conn, task_id, summary="done by hand", grace=2.0, now=NOW)
     assert worker.wait(timeout=5) is not None
+
+
+def test_relative_priority_bumps_add_up(conn):
+    task_id = make_task(conn, "ready")
+    for _ in range(3):
+        T.edit(conn, task_id, priority_delta=1, now=NOW)
+    T.edit(conn, task_id, priority_delta=-1, now=NOW)
+    assert conn.execute("SELECT priority FROM tasks WHERE id = ?", (task_id,)).fetchone()[0] == 2
+    assert new_event_kinds(conn, 0).count("reprioritized") == 4
