@@ -15,7 +15,7 @@ from typing import Callable, Iterable, TypeVar
 from kanban_tui.errors import NotFound, UsageError
 from kanban_tui.kernel import db
 from kanban_tui.kernel.models import (
-    COLUMNS, MIN_PREFIX, OPEN_STATUSES, STATUSES, WARNING_EVENT_KINDS, comment_dict,
+    COLUMNS, MIN_PREFIX, OPEN_STATUSES, STATUSES, WARNING_EVENT_KINDS, age, comment_dict,
     normalize_profile, run_dict, task_dict,
 )
 
@@ -417,14 +417,6 @@ def assignee_names(conn: Conn, configured: Iterable[str] = ()) -> list[str]:
 
 # ---------------------------------------------------------------- attention
 
-def _age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def _warning_detail(kind: str, payload: str | None) -> str:
     data = json.loads(payload) if payload else {}
     if kind == "completion_blocked_hallucination":
@@ -458,7 +450,7 @@ def _attention_ghosts(conn: Conn, now: float, limit: int) -> list[dict]:
                         "WHERE status = 'running' AND claim_expires < ? ORDER BY claim_expires LIMIT ?",
                   (now, limit))
     return [{"task_id": row["id"], "title": row["title"], "reason": "ghost_running",
-             "detail": f"running, but its claim expired {_age(now - row['claim_expires'])} ago "
+             "detail": f"running, but its claim expired {age(now - row['claim_expires'])} ago "
                        f"(worker pid {row['worker_pid'] or 'unknown'})"} for row in rows]
 
 
@@ -480,7 +472,7 @@ def _attention_stranded(conn: Conn, now: float, stale_seconds: float, limit: int
                         "WHERE status = 'ready' AND created_at < ? AND updated_at < ? "
                         "ORDER BY priority DESC, created_at, id LIMIT ?", (cutoff, cutoff, limit))
     return [{"task_id": row["id"], "title": row["title"], "reason": "stranded_ready",
-             "detail": f"ready for {_age(now - row['updated_at'])}"
+             "detail": f"ready for {age(now - row['updated_at'])}"
                        + ("" if row["assignee"] else " and nobody is assigned")} for row in rows]
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from rich.cells import cell_len
 
 from kanban_tui.cli.output import inline
+from kanban_tui.kernel.models import age
 
 # A running card whose worker has not been heard from for this long is tinted as stale.
 STALE_SECONDS = 600
@@ -30,14 +31,6 @@ class CardContext:
 
 # A line is a list of (text, style name) pieces; the column maps names to its component styles.
 Piece = tuple[str, str]
-
-
-def age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def is_stale(card: dict, now: float) -> bool:

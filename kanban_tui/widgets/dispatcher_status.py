@@ -6,7 +6,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from kanban_tui.cli.output import inline
-from kanban_tui.widgets.card import age
+from kanban_tui.kernel.models import age
 
 
 def describe(status: dict | None, now: float) -> Content:
