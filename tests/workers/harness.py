@@ -15,7 +15,7 @@ import psutil
 
 from kanban_tui import paths as paths_module
 from kanban_tui.config import Config, load_config
-from kanban_tui.kernel import db, queries, transitions
+from kanban_tui.kernel import db, procs, queries, transitions
 from kanban_tui.kernel.dispatcher import Dispatcher
 
 WORKER = Path(__file__).with_name("scripted.py")
@@ -129,18 +129,19 @@ class Board:
         return (self.paths.workspaces / task_id / f"context-{run_id}.md").read_text()
 
     def live_worker_pids(self) -> list[int]:
-        """Workers this board started: from their trace, and from the board (a worker killed
-        before it wrote its trace line is still on its run)."""
-        recorded = {row[0] for row in self.conn.execute(
-            "SELECT worker_pid FROM task_runs WHERE worker_pid IS NOT NULL")}
-        pids = []
-        for pid in {entry["pid"] for entry in self.trace()} | recorded:
+        """Workers this board started and that still run: those that wrote a trace line, and
+        those on a run, identified by their recorded start time (a worker killed before it
+        wrote its trace, or still between fork and exec, has no telling command line yet)."""
+        recorded = self.conn.execute(
+            "SELECT worker_pid, worker_started_at FROM task_runs WHERE worker_pid IS NOT NULL").fetchall()
+        pids = {pid for pid, started in recorded if procs.is_alive(pid, started)}
+        for pid in {entry["pid"] for entry in self.trace()} - pids:
             try:
                 if str(WORKER) in psutil.Process(pid).cmdline():
-                    pids.append(pid)
+                    pids.add(pid)
             except psutil.Error:
                 continue
-        return pids
+        return sorted(pids)
 
     # -- tear-down ----------------------------------------------------------------------
 
