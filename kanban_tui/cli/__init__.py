@@ -78,6 +78,29 @@ class Parser(argparse.ArgumentParser):
         raise _Exit(status)
 
 
+def checked(check, what: str = "value", **limits):
+    """An argparse `type=` from a kanban_tui.validate check, so every flag is checked before any
+    lookup; a refusal reads `argument --flag: <problem>` (exit 2)."""
+    def convert(text: str):
+        try:
+            return check(text, what, **limits)
+        except UsageError as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+
+    convert.__name__ = check.__name__  # argparse names the type in some messages
+    return convert
+
+
+def read_stdin(what: str) -> str:
+    """All of stdin as text; invalid UTF-8 is a UsageError, not a decoding traceback."""
+    from kanban_tui import validate
+
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # a text stream handed in by a caller (tests, embedding)
+        return validate.text(sys.stdin.read(), what)
+    return validate.utf8(buffer.read(), what)
+
+
 # The help of the verb arguments that name cards.
 ID_HELP = "the card's id, or a unique prefix of it (4+ characters after t_)"
 IDS_HELP = "one or more cards: ids, or unique prefixes (4+ characters after t_)"

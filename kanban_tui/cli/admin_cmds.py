@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from kanban_tui.cli import ID_HELP, output
+from kanban_tui import validate
+from kanban_tui.cli import ID_HELP, checked, output
 from kanban_tui.kernel import queries, transitions
 
 
@@ -46,15 +47,15 @@ def register(subparsers) -> None:
         epilog="example:\n  kanban-tui notify-subscribe t_1a2b --platform slack --chat-id C024BE91L")
     _id_arg(p)
     _subscription_flags(p)
-    p.add_argument("--thread-id", metavar="ID", help="a thread within the chat (default: none)")
-    p.add_argument("--user-id", metavar="ID", help="a user to address on that platform (default: none)")
+    p.add_argument("--thread-id", metavar="ID", type=checked(validate.name, "thread id"), help="a thread within the chat (default: none)")
+    p.add_argument("--user-id", metavar="ID", type=checked(validate.name, "user id"), help="a user to address on that platform (default: none)")
     _json_flag(p)
     p.set_defaults(handler=notify_subscribe)
 
     p = subparsers.add_parser(
         "notify-list", help="notification subscriptions",
         description="List notification subscriptions: of one card, or of every card.")
-    p.add_argument("id", nargs="?", metavar="ID",
+    p.add_argument("id", nargs="?", metavar="ID", type=checked(validate.task_id, "task id"),
                    help="only this card's, by id or unique prefix (default: every card's)")
     _json_flag(p, "print an array of subscriptions as JSON")
     p.set_defaults(handler=notify_list)
@@ -69,7 +70,7 @@ def register(subparsers) -> None:
 
 
 def _id_arg(parser) -> None:
-    parser.add_argument("id", metavar="ID", help=ID_HELP)
+    parser.add_argument("id", metavar="ID", type=checked(validate.task_id, "task id"), help=ID_HELP)
 
 
 def _json_flag(parser, text: str = "print the result as JSON") -> None:
@@ -77,9 +78,12 @@ def _json_flag(parser, text: str = "print the result as JSON") -> None:
 
 
 def _subscription_flags(parser) -> None:
-    parser.add_argument("--platform", required=True, metavar="P",
+    parser.add_argument("--platform", required=True, metavar="P", type=checked(validate.name, "platform"),
                         help="the chat platform, handed to notify.command (e.g. slack)")
-    parser.add_argument("--chat-id", required=True, metavar="C", help="the chat or channel on that platform")
+    parser.add_argument("--chat-id", required=True, metavar="C", type=checked(validate.name, "chat id"), help="the chat or channel on that platform")
+
+
+DAYS_MAX = 36500  # a century: beyond it a retention is a typo, and day arithmetic stays finite
 
 
 def _days(text: str) -> float:
@@ -87,8 +91,8 @@ def _days(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of days, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of days >= 0, got {text!r}")
+    if not 0 <= value <= DAYS_MAX:
+        raise argparse.ArgumentTypeError(f"expected a number of days from 0 to {DAYS_MAX}, got {text!r}")
     return value
 
 

@@ -9,6 +9,7 @@ import threading
 import time
 
 from kanban_tui.cli import output
+from kanban_tui.validate import COUNT_MAX
 
 # --dispatch-only warns once ready work has not spawned for this many ticks in a row.
 STRANDED_WARN_TICKS = 3
@@ -45,8 +46,8 @@ def _positive(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if not 1 <= value <= COUNT_MAX:
+        raise argparse.ArgumentTypeError(f"expected a positive integer up to {COUNT_MAX}, got {text!r}")
     return value
 
 

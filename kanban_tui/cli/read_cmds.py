@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
-from kanban_tui.cli import ID_HELP, output
+from kanban_tui import validate
+from kanban_tui.cli import ID_HELP, checked, output
 from kanban_tui.errors import NotFound, UsageError
 from kanban_tui.kernel import queries
 from kanban_tui.kernel.models import COLUMNS, EVENT_KINDS, STATUSES, normalize_profile
@@ -21,10 +22,11 @@ def register(subparsers) -> None:
                     "age. Archived cards only with --archived or --status archived.")
     who = p.add_mutually_exclusive_group()
     who.add_argument("--mine", action="store_true", help="only cards assigned to $KANBAN_PROFILE (else $USER)")
-    who.add_argument("--assignee", metavar="PROFILE", help="only cards assigned to this profile")
+    who.add_argument("--assignee", metavar="PROFILE", type=checked(validate.name, "assignee"),
+                     help="only cards assigned to this profile")
     p.add_argument("--status", choices=STATUSES, metavar="STATUS",
                    help=f"only cards in this status: {', '.join(STATUSES)} (default: all but archived)")
-    p.add_argument("--tenant", metavar="T", help="only cards of this tenant")
+    p.add_argument("--tenant", metavar="T", type=checked(validate.name, "tenant"), help="only cards of this tenant")
     p.add_argument("--archived", action="store_true", help="include archived cards")
     _json_flag(p, "print an array of cards as JSON")
     p.set_defaults(handler=list_cmd)
@@ -50,7 +52,7 @@ def register(subparsers) -> None:
         description="Print a card's worker log, <home>/logs/<id>.log: what its workers wrote to stdout and "
                     "stderr, every attempt.")
     _id_arg(p)
-    p.add_argument("--tail", type=_positive_int, metavar="BYTES",
+    p.add_argument("--tail", type=checked(validate.integer, "byte count", minimum=1), metavar="BYTES",
                    help="only the last BYTES bytes (default: the whole log)")
     p.set_defaults(handler=log)
 
@@ -90,31 +92,21 @@ def register(subparsers) -> None:
         epilog="examples:\n"
                "  kanban-tui watch --kinds completed,blocked,gave_up,timed_out\n"
                "  kanban-tui watch --tenant content-ops --json")
-    p.add_argument("--assignee", metavar="PROFILE", help="only events of cards assigned to this profile")
-    p.add_argument("--tenant", metavar="T", help="only events of this tenant's cards")
-    p.add_argument("--kinds", metavar="a,b", help="only these event kinds, comma-separated (default: all)")
+    p.add_argument("--assignee", metavar="PROFILE", type=checked(validate.name, "assignee"),
+                   help="only events of cards assigned to this profile")
+    p.add_argument("--tenant", metavar="T", type=checked(validate.name, "tenant"),
+                   help="only events of this tenant's cards")
+    p.add_argument("--kinds", metavar="a,b", type=checked(validate.name, "kinds"), help="only these event kinds, comma-separated (default: all)")
     _json_flag(p, "print each event as JSON, one per line")
     p.set_defaults(handler=watch)
 
 
 def _id_arg(parser) -> None:
-    parser.add_argument("id", metavar="ID", help=ID_HELP)
+    parser.add_argument("id", metavar="ID", type=checked(validate.task_id, "task id"), help=ID_HELP)
 
 
 def _json_flag(parser, text: str) -> None:
     parser.add_argument("--json", action="store_true", help=text)
-
-
-def _positive_int(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 # ---------------------------------------------------------------- list and show

@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from kanban_tui.cli import ID_HELP, IDS_HELP, output
+from kanban_tui import validate
+from kanban_tui.cli import ID_HELP, IDS_HELP, checked, output, read_stdin
 from kanban_tui.errors import KanbanError, UsageError
 from kanban_tui.kernel import queries, transitions
-from kanban_tui.kernel.models import parse_duration
 
 
 def register(subparsers) -> None:
@@ -27,27 +27,28 @@ def register(subparsers) -> None:
     body = p.add_mutually_exclusive_group()
     body.add_argument("--body", metavar="TEXT", help="the body, markdown (default: empty)")
     body.add_argument("--body-file", metavar="PATH|-", help="read the body from a file, or from stdin with -")
-    p.add_argument("--assignee", metavar="PROFILE",
+    p.add_argument("--assignee", metavar="PROFILE", type=checked(validate.profile, "assignee"),
                    help="the profile that works on it (default: none; an unassigned card is never run)")
-    p.add_argument("--parent", action="append", default=[], metavar="ID",
+    p.add_argument("--parent", action="append", default=[], metavar="ID", type=checked(validate.task_id, "parent"),
                    help="a card that must be done before this one is ready (repeatable)")
     p.add_argument("--workspace", metavar="scratch|dir:PATH|worktree:PATH",
                    help="where the worker runs: scratch, <home>/workspaces/<id> kept across attempts (the "
                         "default); dir:PATH, an existing absolute folder; or worktree:PATH, a git worktree "
                         "of the repository at PATH on branch wt/<id>")
-    p.add_argument("--tenant", metavar="T",
+    p.add_argument("--tenant", metavar="T", type=checked(validate.name, "tenant"),
                    help="a project label to filter by (default: $KANBAN_TENANT inside a worker, else the "
                         "first parent's tenant, else none)")
-    p.add_argument("--priority", type=int, default=0, metavar="N", help="higher runs first (default: 0)")
+    p.add_argument("--priority", type=checked(validate.integer, "priority"), default=0, metavar="N",
+                   help="higher runs first, a 64-bit integer (default: 0)")
     p.add_argument("--triage", action="store_true", help="start in Triage, held until someone moves it on")
-    p.add_argument("--idempotency-key", metavar="K",
+    p.add_argument("--idempotency-key", metavar="K", type=checked(validate.name, "idempotency key"),
                    help="when a card that is not archived has this key, print it instead of creating another")
-    p.add_argument("--max-runtime", metavar="300|90s|30m|2h|1d",
+    p.add_argument("--max-runtime", metavar="300|90s|30m|2h|1d", type=checked(validate.duration, "duration"),
                    help="stop a worker running longer than this; its run ends timed_out (default: no limit)")
-    p.add_argument("--created-by", metavar="NAME",
+    p.add_argument("--created-by", metavar="NAME", type=checked(validate.name, "creator"),
                    help="record this creator (default: $USER; refused inside a worker, which signs as its "
                         "profile)")
-    p.add_argument("--skill", action="append", default=[], metavar="S",
+    p.add_argument("--skill", action="append", default=[], metavar="S", type=checked(validate.name, "skill"),
                    help="a skill for the worker, passed through the profile's {skill_args} (repeatable)")
     _json_flag(p, "print the card as JSON")
     p.set_defaults(handler=create)
@@ -61,7 +62,8 @@ def register(subparsers) -> None:
     body = p.add_mutually_exclusive_group()
     body.add_argument("--body", metavar="TEXT", help="the new body, markdown (replaces the old one)")
     body.add_argument("--body-file", metavar="PATH|-", help="read the new body from a file, or from stdin with -")
-    p.add_argument("--priority", type=int, metavar="N", help="the new priority (higher runs first)")
+    p.add_argument("--priority", type=checked(validate.integer, "priority"), metavar="N",
+                   help="the new priority (higher runs first), a 64-bit integer")
     _json_flag(p, "print the changed fields as JSON")
     p.set_defaults(handler=edit)
 
@@ -70,15 +72,18 @@ def register(subparsers) -> None:
         description="Set the profile that works on a card, or unassign it with none. A running card is "
                     "refused: `reassign --reclaim` stops its worker first.")
     _id_arg(p)
-    p.add_argument("profile", metavar="PROFILE|none", help="a profile name, or none to unassign")
+    p.add_argument("profile", metavar="PROFILE|none", type=checked(validate.profile, "profile"),
+                   help="a profile name, or none to unassign")
     _json_flag(p)
     p.set_defaults(handler=assign)
 
     p = subparsers.add_parser(
         "link", help="make P a parent of C",
         description="Make P a parent of C: C waits in Todo until P is done. Self-links and cycles are refused.")
-    p.add_argument("parent", metavar="P", help="the parent card's id or a unique prefix")
-    p.add_argument("child", metavar="C", help="the child card's id or a unique prefix")
+    p.add_argument("parent", metavar="P", type=checked(validate.task_id, "task id"),
+                   help="the parent card's id or a unique prefix")
+    p.add_argument("child", metavar="C", type=checked(validate.task_id, "task id"),
+                   help="the child card's id or a unique prefix")
     _json_flag(p)
     p.set_defaults(handler=link)
 
@@ -86,8 +91,10 @@ def register(subparsers) -> None:
         "unlink", help="remove the link P -> C",
         description="Remove the link P -> C. A child in Todo that no longer waits on an open parent "
                     "becomes ready.")
-    p.add_argument("parent", metavar="P", help="the parent card's id or a unique prefix")
-    p.add_argument("child", metavar="C", help="the child card's id or a unique prefix")
+    p.add_argument("parent", metavar="P", type=checked(validate.task_id, "task id"),
+                   help="the parent card's id or a unique prefix")
+    p.add_argument("child", metavar="C", type=checked(validate.task_id, "task id"),
+                   help="the child card's id or a unique prefix")
     _json_flag(p)
     p.set_defaults(handler=unlink)
 
@@ -98,7 +105,7 @@ def register(subparsers) -> None:
                     "started: you heartbeat, complete or block it yourself. A lease that runs out is "
                     "reclaimed by the dispatcher.")
     _id_arg(p)
-    p.add_argument("--ttl", metavar="300|90s|30m|2h|1d",
+    p.add_argument("--ttl", metavar="300|90s|30m|2h|1d", type=checked(validate.duration, "duration"),
                    help="the lease's length (default: dispatch.claim_ttl_seconds from config.yaml)")
     _json_flag(p)
     p.set_defaults(handler=claim)
@@ -118,7 +125,7 @@ def register(subparsers) -> None:
                     "--author, else $USER.")
     _id_arg(p)
     p.add_argument("text", nargs="+", metavar="TEXT", help="the comment (the words are joined)")
-    p.add_argument("--author", metavar="NAME", help="sign as NAME (default: $USER; refused inside a worker)")
+    p.add_argument("--author", metavar="NAME", type=checked(validate.name, "author"), help="sign as NAME (default: $USER; refused inside a worker)")
     _json_flag(p)
     p.set_defaults(handler=comment)
 
@@ -131,12 +138,12 @@ def register(subparsers) -> None:
         epilog="examples:\n"
                "  kanban-tui complete t_1a2b --summary \"schema merged\" --metadata '{\"pr\": 42}'\n"
                "  kanban-tui complete t_1a2b t_3c4d")
-    p.add_argument("ids", nargs="+", metavar="ID", help=IDS_HELP)
+    p.add_argument("ids", nargs="+", metavar="ID", type=checked(validate.task_id, "task id"), help=IDS_HELP)
     p.add_argument("--result", metavar="TEXT", help="the card's result, kept on the card (default: none)")
     p.add_argument("--summary", metavar="TEXT",
                    help="a handoff for the next reader, kept on the run and shown to the children's "
                         "workers (one id only)")
-    p.add_argument("--metadata", metavar="JSON",
+    p.add_argument("--metadata", metavar="JSON", type=checked(validate.json_object, "--metadata"),
                    help="a JSON object kept on the run, e.g. changed files or decisions (one id only)")
     _json_flag(p, "print an array of results as JSON")
     p.set_defaults(handler=complete)
@@ -153,7 +160,7 @@ def register(subparsers) -> None:
     _id_arg(p)
     p.add_argument("reason", nargs="*", metavar="REASON",
                    help="what a human must answer or do (the words are joined; optional for a person)")
-    p.add_argument("--ids", nargs="+", default=[], metavar="ID", help="more cards to block for the same reason")
+    p.add_argument("--ids", nargs="+", default=[], metavar="ID", type=checked(validate.task_id, "task id"), help="more cards to block for the same reason")
     _json_flag(p, "print an array of results as JSON")
     p.set_defaults(handler=block)
 
@@ -161,7 +168,7 @@ def register(subparsers) -> None:
         "unblock", help="return blocked cards to ready (or todo)",
         description="Return blocked cards to Ready (Todo while a parent is not done) and reset their "
                     "failure count; the next dispatch opens a new run.")
-    p.add_argument("ids", nargs="+", metavar="ID", help=IDS_HELP)
+    p.add_argument("ids", nargs="+", metavar="ID", type=checked(validate.task_id, "task id"), help=IDS_HELP)
     _json_flag(p, "print an array of results as JSON")
     p.set_defaults(handler=unblock)
 
@@ -170,7 +177,7 @@ def register(subparsers) -> None:
         description="Take cards off the board and out of list (list --archived still shows them). A live "
                     "worker is stopped and its run closes as reclaimed; children waiting only on archived "
                     "or done parents become ready. gc later removes their scratch workspaces.")
-    p.add_argument("ids", nargs="+", metavar="ID", help=IDS_HELP)
+    p.add_argument("ids", nargs="+", metavar="ID", type=checked(validate.task_id, "task id"), help=IDS_HELP)
     _json_flag(p, "print an array of results as JSON")
     p.set_defaults(handler=archive)
 
@@ -188,7 +195,8 @@ def register(subparsers) -> None:
         description="Give a card that is not done to another profile (none unassigns) and reset its failure "
                     "count. A running card is refused unless --reclaim stops its worker first.")
     _id_arg(p)
-    p.add_argument("profile", metavar="PROFILE|none", help="a profile name, or none to unassign")
+    p.add_argument("profile", metavar="PROFILE|none", type=checked(validate.profile, "profile"),
+                   help="a profile name, or none to unassign")
     p.add_argument("--reclaim", action="store_true", help="stop a running worker first (its run ends reclaimed)")
     p.add_argument("--reason", metavar="TEXT", help="why, kept on the reassigned event (default: none)")
     _json_flag(p)
@@ -196,7 +204,7 @@ def register(subparsers) -> None:
 
 
 def _id_arg(parser) -> None:
-    parser.add_argument("id", metavar="ID", help=ID_HELP)
+    parser.add_argument("id", metavar="ID", type=checked(validate.task_id, "task id"), help=ID_HELP)
 
 
 def _json_flag(parser, text: str = "print the result as JSON") -> None:
@@ -209,11 +217,9 @@ def _name(value: str | None) -> str:
 
 def _read_body(path: str) -> str:
     if path == "-":
-        return sys.stdin.read()
+        return read_stdin("--body-file -")
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"--body-file {path}: not UTF-8 text") from None
+        return validate.utf8(Path(path).read_bytes(), f"--body-file {path}")
     except OSError as exc:
         raise UsageError(f"--body-file {path}: {exc.strerror or exc}") from None
 
@@ -314,7 +320,7 @@ def unlink(args, session) -> int:
 def claim(args, session) -> int:
     task_id = session.task_id(args.id)
     config = session.config
-    ttl = parse_duration(args.ttl) if args.ttl is not None else config.dispatch.claim_ttl_seconds
+    ttl = args.ttl if args.ttl is not None else config.dispatch.claim_ttl_seconds
     profile = config.profile(queries.get_task(session.conn, task_id)["assignee"])
     result = transitions.claim(session.conn, task_id, ttl=ttl, max_workers=config.dispatch.max_workers,
                                profile_max_workers=profile.max_workers if profile else None)

@@ -8,11 +8,10 @@ parse a stderr message.
 
 from __future__ import annotations
 
-import sys
-
+from kanban_tui import validate
+from kanban_tui.cli import read_stdin
 from kanban_tui.cli.output import emit_json
 from kanban_tui.errors import UsageError
-from kanban_tui.kernel.models import parse_json_object
 
 
 def register(subparsers) -> None:
@@ -43,10 +42,10 @@ def register(subparsers) -> None:
 def _parse_arguments(text: str | None) -> dict:
     """The JSON arguments (stdin for '-'); raises UsageError with a one-line reason."""
     if text == "-":
-        text = sys.stdin.read()
+        text = read_stdin("arguments on stdin")
     if text is None or not text.strip():
         return {}
-    return parse_json_object(text, "arguments", """'{"note": "tests pass"}'""")
+    return validate.json_object(text, "arguments", """'{"note": "tests pass"}'""")
 
 
 def tool(args, session) -> int:

@@ -8,6 +8,7 @@ import re
 import sqlite3
 from typing import Any
 
+from kanban_tui import validate
 from kanban_tui.errors import UsageError
 
 STATUSES = ("triage", "todo", "ready", "running", "blocked", "done", "archived")
@@ -53,15 +54,18 @@ def new_task_id() -> str:
 
 
 def normalize_profile(name: str | None) -> str | None:
-    """Profiles are trimmed and lower-cased; '', 'none' and '-' mean unassigned."""
-    if name is None:
+    """Profiles are trimmed and lower-cased; '', 'none' and '-' mean unassigned.
+
+    The kernel keeps '' as unassigned for its Python callers (the board's forms); the CLI and
+    tools refuse an empty name before it gets here (validate.profile).
+    """
+    if name is None or (isinstance(name, str) and not name.strip()):
         return None
-    name = name.strip().lower()
-    return None if name in ("", "none", "-") else name
+    return validate.profile(name, "profile")
 
 
 def clean_title(title: str | None) -> str:
-    title = (title or "").strip()
+    title = validate.text(title or "", "title", max_chars=TITLE_MAX * 4).strip()
     if not title:
         raise UsageError("title must not be empty")
     if "\n" in title or "\r" in title:
@@ -71,33 +75,16 @@ def clean_title(title: str | None) -> str:
     return title
 
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def parse_duration(text: str | int | None) -> int | None:
-    """'300', '90s', '30m', '2h', '1d' -> seconds (a positive integer)."""
-    if text is None:
-        return None
-    if isinstance(text, bool):
-        raise UsageError(f"bad duration {text!r}")
-    if isinstance(text, (int, float)):
-        seconds = int(text)
-    else:
-        match = _DURATION_RE.match(str(text).lower())
-        if not match:
-            raise UsageError(f"bad duration {text!r}: use seconds or a number with s, m, h or d (e.g. 90s, 30m, 2h)")
-        seconds = int(float(match.group(1)) * _DURATION_UNITS[match.group(2)])
-    if seconds <= 0:
-        raise UsageError(f"bad duration {text!r}: must be positive")
-    return seconds
+    """'300', '90s', '30m', '2h', '1d' -> seconds (a positive integer, at most ten years)."""
+    return validate.duration(text)
 
 
 def parse_workspace(spec: str | None) -> tuple[str, str | None]:
     """'scratch' | 'dir:/abs/path' | 'worktree:/abs/repo' -> (kind, path)."""
     if spec is None or spec == "" or spec == "scratch":
         return "scratch", None
-    kind, sep, path = spec.partition(":")
+    kind, sep, path = validate.text(spec, "workspace", max_chars=4096).partition(":")
     if not sep or kind not in ("dir", "worktree"):
         raise UsageError(f"bad workspace {spec!r}: use scratch, dir:/absolute/path or worktree:/absolute/repo")
     if not path.startswith("/"):
@@ -105,23 +92,11 @@ def parse_workspace(spec: str | None) -> tuple[str, str | None]:
     return kind, path
 
 
-def parse_json_object(value: Any, what: str, example: str) -> dict:
-    """A JSON object given as a dict or as JSON text; anything else is a one-line UsageError."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    if not isinstance(value, dict):
-        raise UsageError(f"{what} must be a JSON object, e.g. {example}")
-    return value
-
-
 def parse_metadata(value: Any) -> dict | None:
-    """Metadata is a JSON object (given as a dict or as JSON text)."""
+    """Metadata is a JSON object (given as a dict or as JSON text), within validate's limits."""
     if value is None:
         return None
-    return parse_json_object(value, "metadata", '{"changed_files": ["a.py"]}')
+    return validate.json_object(value, "metadata", '{"changed_files": ["a.py"]}')
 
 
 def age(seconds: float) -> str:

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from typing import Callable, Iterable, TypeVar
 
+from kanban_tui import validate
 from kanban_tui.errors import NotFound, UsageError
 from kanban_tui.kernel import db
 from kanban_tui.kernel.models import (
@@ -78,6 +79,7 @@ def resolve_id(conn: Conn, text: str) -> str:
     shown = "t_" + suffix
     if len(suffix) < MIN_PREFIX:
         raise UsageError(f"id prefix {shown!r} is too short: give at least {MIN_PREFIX} characters after t_")
+    shown = validate.task_id(shown)
     # Ids are t_ + lowercase hex, and every hex digit sorts below 'g': [prefix, prefix+'g') is
     # exactly the ids starting with prefix, as a primary-key range scan.
     rows = conn.execute("SELECT id FROM tasks WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",

@@ -15,6 +15,7 @@ import sqlite3
 import time
 from typing import Iterable
 
+from kanban_tui import validate
 from kanban_tui.errors import NotFound, Refused, UsageError
 from kanban_tui.kernel import db
 from kanban_tui.kernel.models import (
@@ -151,11 +152,13 @@ def create(conn: Conn, title: str, *, body: str = "", assignee: str | None = Non
     assignee = normalize_profile(assignee)
     kind, path = parse_workspace(workspace)
     runtime = parse_duration(max_runtime)
-    skill_list = list(dict.fromkeys(s.strip() for s in skills if s and s.strip()))
+    skill_list = list(dict.fromkeys(validate.name(s, "skill") for s in skills if s and s.strip()))
     parent_ids = list(dict.fromkeys(parents))
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise UsageError(f"priority must be an integer, got {priority!r}")
-    key = idempotency_key or None
+    priority = validate.integer(priority, "priority")
+    body = validate.text(body or "", "body")
+    tenant = validate.optional_name(tenant, "tenant")
+    created_by = validate.optional_name(created_by, "creator")
+    key = validate.name(idempotency_key, "idempotency key") if idempotency_key else None
 
     def tx(c: Conn) -> dict:
         if key is not None:
@@ -211,10 +214,13 @@ def edit(conn: Conn, task_id: str, *, title: str | None = None, body: str | None
     new_title = clean_title(title) if title is not None else None
     if title is None and body is None and priority is None and priority_delta is None:
         raise UsageError("nothing to edit: give --title, --body or --priority")
+    body = validate.optional_text(body, "body")
+    priority = None if priority is None else validate.integer(priority, "priority")
 
     def tx(c: Conn) -> dict:
         task = _row(c, task_id)
-        new_priority = task["priority"] + priority_delta if priority_delta is not None else priority
+        new_priority = (validate.integer(task["priority"] + priority_delta, "priority")
+                        if priority_delta is not None else priority)
         changed = []
         if new_title is not None and new_title != task["title"]:
             changed.append("title")
@@ -338,7 +344,7 @@ def claim(conn: Conn, task_id: str, *, ttl: float = DEFAULT_CLAIM_TTL, max_worke
     """ready -> running: open a run with a lease. Caps are checked inside the transaction."""
     now = _clock(now)
     lock = lock or os.urandom(8).hex()
-    expires = now + ttl
+    expires = now + validate.number(ttl, "ttl", minimum=1e-3, maximum=validate.DURATION_MAX)
 
     def tx(c: Conn) -> dict:
         # Counting stops at the cap (LIMIT), so a claim costs O(cap), not O(running tasks).
@@ -402,6 +408,7 @@ def record_spawn(conn: Conn, task_id: str, run_id: int, *, pid: int, started_at:
 def heartbeat(conn: Conn, task_id: str, *, note: str | None = None, run_id: int | None = None,
               ttl: float = DEFAULT_CLAIM_TTL, now: float | None = None) -> dict:
     now = _clock(now)
+    note = validate.optional_text(note, "note")
 
     def tx(c: Conn) -> dict:
         _worker_scope(c, run_id, task_id)
@@ -462,7 +469,9 @@ def complete(conn: Conn, task_id: str, *, summary: str | None = None, result: st
     """
     now = _clock(now)
     meta = parse_metadata(metadata)
-    cards = list(dict.fromkeys(created_cards or ()))
+    summary = validate.optional_text(summary, "summary")
+    result = validate.optional_text(result, "result")
+    cards = list(dict.fromkeys(validate.task_id(card, "created card") for card in created_cards or ()))
     if run_id is None:
         _stop_worker(conn, task_id, grace)
 
@@ -515,7 +524,7 @@ def block(conn: Conn, task_id: str, *, reason: str | None = None, run_id: int | 
     An operator blocking a running card stops its worker first, so no attempt runs on unseen.
     """
     now = _clock(now)
-    reason = (reason or "").strip() or None
+    reason = validate.text(reason or "", "reason").strip() or None
     if run_id is not None and not reason:
         raise UsageError("block needs a reason: say what a human must answer or do")
     if run_id is None:
@@ -575,9 +584,9 @@ def assign(conn: Conn, task_id: str, assignee: str | None, *, now: float | None 
 def comment(conn: Conn, task_id: str, body: str, *, author: str = "operator",
             now: float | None = None) -> dict:
     now = _clock(now)
-    if not body or not body.strip():
+    if not validate.text(body or "", "comment").strip():
         raise UsageError("comment must not be empty")
-    author = (author or "").strip() or "operator"
+    author = validate.name(author, "author") if (author or "").strip() else "operator"
 
     def tx(c: Conn) -> dict:
         _row(c, task_id)
@@ -625,6 +634,7 @@ def _requeue_reclaimed(c: Conn, task_id: str, run_id: int, now: float, *, manual
 def reclaim(conn: Conn, task_id: str, *, reason: str | None = None, manual: bool = True,
             grace: float = 5.0, now: float | None = None) -> dict:
     """running -> ready (todo when parents reopened): stop the worker, close the run `reclaimed`."""
+    reason = validate.optional_text(reason, "reason")
     task = _stop_worker(conn, task_id, grace) if manual else db.read(conn, lambda c: _row(c, task_id))
     if task["status"] != "running":
         raise Refused(f"cannot reclaim {task_id}: it is {task['status']} (needs running)")
@@ -641,6 +651,7 @@ def reclaim(conn: Conn, task_id: str, *, reason: str | None = None, manual: bool
 def reassign(conn: Conn, task_id: str, assignee: str | None, *, reclaim_first: bool = False,
              reason: str | None = None, grace: float = 5.0, now: float | None = None) -> dict:
     assignee = normalize_profile(assignee)
+    reason = validate.optional_text(reason, "reason")
     current = db.read(conn, lambda c: _row(c, task_id))
     if current["status"] in ("done", "archived"):
         raise Refused(f"cannot reassign {task_id}: it is {current['status']}")
@@ -768,6 +779,8 @@ def notify_subscribe(conn: Conn, task_id: str, *, platform: str, chat_id: str, t
     now = _clock(now)
     if not platform.strip() or not chat_id.strip():
         raise UsageError("notify-subscribe needs --platform and --chat-id")
+    platform, chat_id = validate.name(platform, "platform"), validate.name(chat_id, "chat id")
+    thread_id, user_id = validate.optional_name(thread_id, "thread id"), validate.optional_name(user_id, "user id")
 
     def tx(c: Conn) -> dict:
         _row(c, task_id)
