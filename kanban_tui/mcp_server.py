@@ -3,20 +3,25 @@
 It lists exactly the tools `tools.available_tools()` grants this process, with the same
 schemas, and answers each call with the tool's JSON result as text (plus the same object as
 structured content); `isError` is set when the result says `ok: false`, so the model sees the
-refusal and can correct itself.
+refusal and can correct itself. A line on stdin that the SDK cannot parse is answered with a
+JSON-RPC error (kanban_tui.mcp_lines), so a client never waits on a request that was dropped.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from contextlib import suppress
 from typing import Mapping
 
 import anyio
 import mcp_types as types
 from mcp.server import Server
 from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
 
 from kanban_tui import __version__, tools
+from kanban_tui.mcp_lines import checked_lines
 
 INSTRUCTIONS = (
     "Tools for a kanban board of agent tasks. A worker starts with kanban_show, heartbeats with "
@@ -48,7 +53,18 @@ def build_server(env: Mapping[str, str]) -> Server:
 
 async def _serve(env: Mapping[str, str]) -> None:
     server = build_server(env)
-    async with stdio_server() as (read_stream, write_stream):
+    writer_ready = anyio.Event()
+    writer: list = []
+
+    async def reply(error: types.JSONRPCError) -> None:
+        await writer_ready.wait()
+        with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            await writer[0].send(SessionMessage(error))
+
+    stdin = checked_lines(anyio.wrap_file(sys.stdin.buffer), reply)
+    async with stdio_server(stdin=stdin) as (read_stream, write_stream):
+        writer.append(write_stream)
+        writer_ready.set()
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from kanban_tui import validate
 from kanban_tui.errors import KanbanError, Refused, UsageError
 from kanban_tui.kernel import db, transitions
 from kanban_tui.kernel.models import STATUSES, WORKSPACE_KINDS, normalize_profile
@@ -242,7 +243,36 @@ def _check_args(name: str, args: Any) -> dict:
             raise UsageError(f"{name}: {key} must be a list of strings")
         if "enum" in spec and value not in spec["enum"]:
             raise UsageError(f"{name}: {key} must be one of {', '.join(spec['enum'])}, got {value!r}")
+        _check_value(name, key, value)
     return given
+
+
+# Values are checked, not converted: the handlers and the kernel see what the caller sent.
+_ID_KEYS = ("task_id", "parent_id", "child_id", "parents", "created_cards")
+_NAME_KEYS = ("tenant", "idempotency_key")
+
+
+def _check_value(name: str, key: str, value: Any) -> None:
+    """The shared validators (kanban_tui.validate) on one argument; a refusal names the tool."""
+    what = f"{name}: {key}"
+    items = value if isinstance(value, list) else [value]
+    if key in _ID_KEYS:
+        for item in items:
+            validate.task_id(item, what)
+    elif key == "assignee":
+        validate.profile(value, what)
+    elif key in _NAME_KEYS:
+        validate.name(value, what)
+    elif key == "max_runtime_seconds":
+        validate.duration(value, what)
+    elif isinstance(value, dict):
+        validate.json_object(value, what)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        validate.integer(value, what)
+    else:
+        for item in items:
+            if isinstance(item, str):
+                validate.text(item, what)
 
 
 # ---------------------------------------------------------------- the tools

@@ -137,24 +137,24 @@ def duration(value: Any, what: str = "duration") -> int | None:
     """'300', '90s', '30m', '2h', '1d' (or an int of seconds) -> 1 .. DURATION_MAX seconds."""
     if value is None:
         return None
+    label = f"bad duration {_shown(value)}" if what == "duration" else f"{what}: bad duration {_shown(value)}"
     if isinstance(value, bool):
-        raise UsageError(f"bad {what} {value!r}")
+        raise UsageError(label)
     if isinstance(value, int):
         seconds = value
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise UsageError(f"bad {what} {value!r}: must be a finite number of seconds")
+            raise UsageError(f"{label}: must be a finite number of seconds")
         seconds = int(value)
     else:
         match = _DURATION_RE.match(text(value, what, max_chars=100).lower())
         if not match:
-            raise UsageError(f"bad {what} {_shown(value)}: use seconds or a number with s, m, h or d "
-                             "(e.g. 90s, 30m, 2h)")
+            raise UsageError(f"{label}: use seconds or a number with s, m, h or d (e.g. 90s, 30m, 2h)")
         seconds = int(Fraction(match.group(1)) * _DURATION_UNITS[match.group(2)])
     if seconds <= 0:
-        raise UsageError(f"bad {what} {_shown(value)}: must be positive")
+        raise UsageError(f"{label}: must be positive")
     if seconds > DURATION_MAX:
-        raise UsageError(f"bad {what} {_shown(value)}: the limit is {DURATION_MAX // 86400}d")
+        raise UsageError(f"{label}: the limit is {DURATION_MAX // 86400}d")
     return seconds
 
 
