@@ -6,13 +6,13 @@ errors, never dropped. PyYAML is imported only when a config file is actually re
 
 from __future__ import annotations
 
-import math
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from kanban_tui.errors import ConfigError
+from kanban_tui import validate
+from kanban_tui.errors import ConfigError, UsageError
 
 ROLES = ("worker", "orchestrator")
 DEFAULT_SKILL_ARGS = ("--skills", "{skill}")
@@ -80,18 +80,28 @@ def load_config(path: Path) -> Config:
 
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a NUL or another character YAML does not allow
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(f"{path}:{line}: invalid YAML: character #x{exc.character:04x} is not allowed") from None
     try:
         root = loader.get_single_node()
-        return _Reader(path, loader).config(root)
+        reader = _Reader(path, loader)
+        config = reader.config(root)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f"{mark.line + 1}:" if mark else ""
         raise ConfigError(f"{path}:{line} invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+        raise ConfigError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply to read") from None
     finally:
         loader.dispose()
+    if reader.problems:
+        raise ConfigError("\n".join(reader.problems), reader.problems)
+    return config
 
 
 def _reason(exc: Exception) -> str:
@@ -116,41 +126,55 @@ class _Reader:
         self.yaml = yaml
         self.path = path
         self.loader = loader
+        self.problems: list[str] = []
 
     def error(self, node: Any, key: str, problem: str) -> ConfigError:
         label = f" {key}:" if key else ""
         return ConfigError(f"{self.path}:{node.start_mark.line + 1}:{label} {problem}")
+
+    def attempt(self, read: Callable[[], Any], default: Any) -> Any:
+        """read(), or default once its problem is recorded: one bad key never hides the next."""
+        try:
+            return read()
+        except ConfigError as exc:
+            self.problems.append(exc.message)
+            return default
 
     # -- sections ---------------------------------------------------------------------
 
     def config(self, root: Any) -> Config:
         entries = self.mapping(root, "", _KNOWN[""])
         config = Config()
-        if "dispatch" in entries:
-            config.dispatch = self.dispatch(entries["dispatch"])
-        if "default_command" in entries:
-            config.default_command = self.command(entries["default_command"], "default_command")
-        if "profiles" in entries:
-            config.profiles = self.profiles(entries["profiles"])
-        if "ui" in entries:
-            config.ui = self.ui(entries["ui"])
-        if "keymap" in entries:
-            config.keymap = self.string_map(entries["keymap"], "keymap")
-        if "notify" in entries:
-            notify = self.mapping(entries["notify"], "notify", _KNOWN["notify"])
-            if "command" in notify:
-                config.notify.command = self.command(notify["command"], "notify.command")
+        readers: dict[str, Callable[[Any], None]] = {
+            "dispatch": lambda node: setattr(config, "dispatch", self.dispatch(node)),
+            "default_command": lambda node: setattr(config, "default_command",
+                                                    self.command(node, "default_command")),
+            "profiles": lambda node: setattr(config, "profiles", self.profiles(node)),
+            "ui": lambda node: setattr(config, "ui", self.ui(node)),
+            "keymap": lambda node: setattr(config, "keymap", self.string_map(node, "keymap", strict=True)),
+            "notify": lambda node: setattr(config, "notify", self.notify(node)),
+        }
+        for name, node in entries.items():
+            self.attempt(lambda: readers[name](node), None)
         return config
+
+    def notify(self, node: Any) -> NotifySettings:
+        entries = self.mapping(node, "notify", _KNOWN["notify"])
+        settings = NotifySettings()
+        if "command" in entries:
+            settings.command = self.attempt(lambda: self.command(entries["command"], "notify.command"), None)
+        return settings
 
     def dispatch(self, node: Any) -> DispatchSettings:
         entries = self.mapping(node, "dispatch", _KNOWN["dispatch"])
         settings = DispatchSettings()
         readers: dict[str, Callable[[Any, str], Any]] = {
             "interval_seconds": self.positive_number, "max_workers": self.positive_int,
-            "failure_limit": self.positive_int, "claim_ttl_seconds": self.positive_int,
+            "failure_limit": self.positive_int, "claim_ttl_seconds": self.duration,
         }
         for name, value in entries.items():
-            setattr(settings, name, readers[name](value, f"dispatch.{name}"))
+            setattr(settings, name, self.attempt(lambda: readers[name](value, f"dispatch.{name}"),
+                                                 getattr(settings, name)))
         return settings
 
     def profiles(self, node: Any) -> dict[str, Profile]:
@@ -159,37 +183,41 @@ class _Reader:
         for key_node, raw_name, value in self.pairs(node, "profiles", None):
             name = raw_name.strip().lower()
             if not name:
-                raise self.error(key_node, "profiles", "a profile name must not be empty")
+                self.problems.append(self.error(key_node, "profiles", "a profile name must not be empty").message)
+                continue
             if name in profiles:
-                raise self.error(key_node, f"profiles.{name}",
-                                 f"duplicate profile (same name as on line {first_line[name]})")
+                self.problems.append(self.error(key_node, f"profiles.{name}",
+                                                f"duplicate profile (same name as on line {first_line[name]})").message)
+                continue
             first_line[name] = key_node.start_mark.line + 1
-            profiles[name] = self.profile(name, value)
+            profiles[name] = self.attempt(lambda: self.profile(name, value), Profile(name=name))
         return profiles
 
     def profile(self, name: str, node: Any) -> Profile:
         prefix = f"profiles.{name}"
+        self.attempt(lambda: validate.name(name, "profile name"), None)
         entries = self.mapping(node, prefix, _KNOWN["profile"])
         profile = Profile(name=name)
-        if "command" in entries:
-            profile.command = self.command(entries["command"], f"{prefix}.command")
-        if "env" in entries:
-            profile.env = self.string_map(entries["env"], f"{prefix}.env")
-        if "max_workers" in entries and not self.is_null(entries["max_workers"]):
-            profile.max_workers = self.positive_int(entries["max_workers"], f"{prefix}.max_workers")
-        if "skill_args" in entries:
-            profile.skill_args = self.argv(entries["skill_args"], f"{prefix}.skill_args", allow_empty=True)
-        if "role" in entries:
-            profile.role = self.choice(entries["role"], f"{prefix}.role", ROLES)
+        readers: dict[str, Callable[[Any], Any]] = {
+            "command": lambda value: self.command(value, f"{prefix}.command"),
+            "env": lambda value: self.env(value, f"{prefix}.env"),
+            "max_workers": lambda value: (None if self.is_null(value)
+                                          else self.positive_int(value, f"{prefix}.max_workers")),
+            "skill_args": lambda value: self.skill_args(value, f"{prefix}.skill_args"),
+            "role": lambda value: self.choice(value, f"{prefix}.role", ROLES),
+        }
+        for key, value in entries.items():
+            setattr(profile, key, self.attempt(lambda: readers[key](value), getattr(profile, key)))
         return profile
 
     def ui(self, node: Any) -> UISettings:
         entries = self.mapping(node, "ui", _KNOWN["ui"])
         settings = UISettings()
         if "lanes_by_profile" in entries:
-            settings.lanes_by_profile = self.boolean(entries["lanes_by_profile"], "ui.lanes_by_profile")
+            settings.lanes_by_profile = self.attempt(
+                lambda: self.boolean(entries["lanes_by_profile"], "ui.lanes_by_profile"), settings.lanes_by_profile)
         if "theme" in entries and not self.is_null(entries["theme"]):
-            settings.theme = self.string(entries["theme"], "ui.theme")
+            settings.theme = self.attempt(lambda: self.string(entries["theme"], "ui.theme", strict=True), None)
         return settings
 
     # -- shapes -----------------------------------------------------------------------
@@ -212,9 +240,12 @@ class _Reader:
             name = key_node.value
             dotted = f"{key}.{name}" if key else name
             if known is not None and name not in known:
-                raise self.error(key_node, dotted, f"unknown key (known: {', '.join(known)})")
+                self.problems.append(self.error(key_node, dotted, f"unknown key (known: {', '.join(known)})").message)
+                continue
             if name in first_line:
-                raise self.error(key_node, dotted, f"duplicate key (first on line {first_line[name]})")
+                self.problems.append(self.error(key_node, dotted,
+                                                f"duplicate key (first on line {first_line[name]})").message)
+                continue
             first_line[name] = key_node.start_mark.line + 1
             pairs.append((key_node, name, value_node))
         return pairs
@@ -234,20 +265,26 @@ class _Reader:
             return "a list"
         if self.is_null(node):
             return "null"
-        return repr(node.value)
+        return repr(node.value) if len(node.value) <= 40 else repr(node.value[:39]) + "…"
 
     # -- values -----------------------------------------------------------------------
 
-    def positive_int(self, node: Any, key: str) -> int:
+    def positive_int(self, node: Any, key: str, maximum: int = validate.COUNT_MAX) -> int:
         value = self.scalar(node)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise self.error(node, key, f"expected a positive integer, got {self.describe(node)}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= maximum:
+            up_to = f" up to {maximum}" if isinstance(value, int) and value > maximum else ""
+            raise self.error(node, key, f"expected a positive integer{up_to}, got {self.describe(node)}")
         return value
+
+    def duration(self, node: Any, key: str) -> int:
+        """Whole seconds, at most validate.DURATION_MAX (ten years)."""
+        return self.positive_int(node, key, validate.DURATION_MAX)
 
     def positive_number(self, node: Any, key: str) -> float:
         value = self.scalar(node)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-            raise self.error(node, key, f"expected a positive number, got {self.describe(node)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= validate.DURATION_MAX:
+            up_to = f" up to {validate.DURATION_MAX}" if isinstance(value, (int, float)) and value > 0 else ""
+            raise self.error(node, key, f"expected a positive number{up_to}, got {self.describe(node)}")
         return float(value)
 
     def boolean(self, node: Any, key: str) -> bool:
@@ -256,11 +293,16 @@ class _Reader:
             raise self.error(node, key, f"expected true or false, got {self.describe(node)}")
         return value
 
-    def string(self, node: Any, key: str) -> str:
-        """Scalar text as written, so `3` is '3' and `yes` stays 'yes'."""
-        if not isinstance(node, self.yaml.ScalarNode) or self.is_null(node):
+    def string(self, node: Any, key: str, *, strict: bool = False) -> str:
+        """Scalar text as written, so `3` is '3' and `yes` stays 'yes'; strict refuses any scalar
+        YAML does not read as a string (numbers, booleans)."""
+        if (not isinstance(node, self.yaml.ScalarNode) or self.is_null(node)
+                or strict and node.tag != "tag:yaml.org,2002:str"):
             raise self.error(node, key, f"expected a string, got {self.describe(node)}")
-        return node.value
+        try:
+            return validate.text(node.value, "value", max_chars=validate.NAME_MAX * 50)
+        except UsageError as exc:
+            raise self.error(node, key, exc.message) from None
 
     def choice(self, node: Any, key: str, choices: tuple[str, ...]) -> str:
         value = self.string(node, key)
@@ -268,14 +310,35 @@ class _Reader:
             raise self.error(node, key, f"expected one of {', '.join(choices)}, got {value!r}")
         return value
 
-    def string_map(self, node: Any, key: str) -> dict[str, str]:
-        return {name: self.string(value, f"{key}.{name}")
-                for name, value in self.mapping(node, key, None).items()}
+    def string_map(self, node: Any, key: str, *, strict: bool = False) -> dict[str, str]:
+        entries = {name: self.attempt(lambda: self.string(value, f"{key}.{name}", strict=strict), None)
+                   for name, value in self.mapping(node, key, None).items()}
+        return {name: value for name, value in entries.items() if value is not None}
+
+    def env(self, node: Any, key: str) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for key_node, name, value in self.pairs(node, key, None):
+            if not name or "=" in name or "\x00" in name:
+                self.problems.append(self.error(key_node, f"{key}.{name}", "not a usable environment "
+                                                "variable name (empty, or holds '=')").message)
+                continue
+            text = self.attempt(lambda: self.string(value, f"{key}.{name}"), None)
+            if text is not None:
+                values[name] = text
+        return values
 
     def command(self, node: Any, key: str) -> list[str] | None:
         if self.is_null(node):
             return None
+        if isinstance(node, self.yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:str":
+            raise self.error(node, key, f"expected a list or a string, got {self.describe(node)}")
         return self.argv(node, key, allow_empty=False)
+
+    def skill_args(self, node: Any, key: str) -> list[str]:
+        """A list, repeated once per skill (a string would be a command, not arguments)."""
+        if not isinstance(node, self.yaml.SequenceNode):
+            raise self.error(node, key, f"expected a list, got {self.describe(node)}")
+        return self.argv(node, key, allow_empty=True)
 
     def argv(self, node: Any, key: str, *, allow_empty: bool) -> list[str]:
         """A list of strings, or one string split shell-style (never run through a shell)."""
@@ -283,7 +346,7 @@ class _Reader:
             words = [self.string(item, key) for item in node.value]
         elif isinstance(node, self.yaml.ScalarNode) and not self.is_null(node):
             try:
-                words = shlex.split(node.value)
+                words = shlex.split(self.string(node, key))
             except ValueError as exc:
                 raise self.error(node, key, f"cannot split command: {exc}") from None
         else:

@@ -30,7 +30,14 @@ class Refused(KanbanError):
 
 
 class ConfigError(KanbanError):
-    """config.yaml is malformed; the message names the file, line and key."""
+    """config.yaml is malformed; the message names the file, line and key.
+
+    `problems` holds one line per problem (all of them, not only the first); `message` joins them.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 class StorageError(KanbanError):

@@ -165,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Exit as exc:
         return exc.status
     except KanbanError as exc:
-        sys.stderr.write(f"kanban-tui: {inline(exc.message)}\n")
+        for problem in getattr(exc, "problems", [exc.message]):  # a config error lists every problem
+            sys.stderr.write(f"kanban-tui: {inline(problem)}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

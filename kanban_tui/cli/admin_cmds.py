@@ -33,8 +33,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "doctor", help="check every invariant; exit 1 when one is violated",
         description="Check the board's invariants (SQLite integrity, runs and leases, links and cycles, "
-                    "column counts) and print each violation, naming the card. Exits 1 when one is "
-                    "violated, 0 when the board is sound.")
+                    "column counts) and config.yaml (a config the board could not start with) and print "
+                    "each violation, naming the card or the key. Exits 1 when one is violated, 0 when the "
+                    "board is sound.")
     _json_flag(p, "print an array of violations as JSON")
     p.set_defaults(handler=doctor)
 
@@ -131,7 +132,7 @@ def gc(args, session) -> int:
 def doctor(args, session) -> int:
     from kanban_tui.kernel.doctor import check
 
-    problems = check(session.conn)
+    problems = check(session.conn) + _config_problems(session)
     if args.json:
         output.emit_json(problems)
     elif problems:
@@ -139,6 +140,17 @@ def doctor(args, session) -> int:
     else:
         output.line("The board is sound.")
     return 1 if problems else 0
+
+
+def _config_problems(session) -> list[str]:
+    """A config.yaml that would stop the board from starting is a violation too."""
+    from kanban_tui.errors import ConfigError
+
+    try:
+        session.config
+    except ConfigError as exc:
+        return exc.problems
+    return []
 
 
 def notify_subscribe(args, session) -> int:
