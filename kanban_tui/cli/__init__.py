@@ -97,8 +97,19 @@ def read_stdin(what: str) -> str:
 
     buffer = getattr(sys.stdin, "buffer", None)
     if buffer is None:  # a text stream handed in by a caller (tests, embedding)
-        return validate.text(sys.stdin.read(), what)
-    return validate.utf8(buffer.read(), what)
+        return validate.text(sys.stdin.read(validate.TEXT_MAX + 1), what)
+    return validate.utf8(read_bounded(buffer, what), what)
+
+
+def read_bounded(stream, what: str) -> bytes:
+    """At most what validate.text accepts (in UTF-8), so `--body-file /dev/zero` ends."""
+    from kanban_tui import validate
+
+    limit = validate.TEXT_MAX * 4
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise UsageError(f"{what}: more than {limit} bytes; the limit is {validate.TEXT_MAX} characters")
+    return data
 
 
 # The help of the verb arguments that name cards.

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Callable
 
 from kanban_tui import validate
-from kanban_tui.cli import ID_HELP, IDS_HELP, checked, output, read_stdin
+from kanban_tui.cli import ID_HELP, IDS_HELP, checked, output, read_bounded, read_stdin
 from kanban_tui.errors import KanbanError, UsageError
 from kanban_tui.kernel import queries, transitions
 
@@ -219,7 +218,8 @@ def _read_body(path: str) -> str:
     if path == "-":
         return read_stdin("--body-file -")
     try:
-        return validate.utf8(Path(path).read_bytes(), f"--body-file {path}")
+        with open(path, "rb") as stream:
+            return validate.utf8(read_bounded(stream, f"--body-file {path}"), f"--body-file {path}")
     except OSError as exc:
         raise UsageError(f"--body-file {path}: {exc.strerror or exc}") from None
 

@@ -121,7 +121,9 @@ def check_worker_scope(worker_task: str | None, task_id: str) -> None:
 def _worker_scope(c: Conn, run_id: int | None, task_id: str) -> None:
     if run_id is None:
         return
-    owner = c.execute("SELECT task_id FROM task_runs WHERE id = ?", (run_id,)).fetchone()
+    # A run id from a worker's environment may be any number; SQLite takes only 64-bit ones.
+    owner = c.execute("SELECT task_id FROM task_runs WHERE id = ?",
+                      (validate.integer(run_id, "run id", minimum=1),)).fetchone()
     if owner is not None:
         check_worker_scope(owner[0], task_id)
 
