@@ -19,6 +19,7 @@ from textual.widgets import Button, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from kanban_tui import validate
 from kanban_tui.cli.output import inline
 from kanban_tui.errors import KanbanError
 from kanban_tui.kernel import queries
@@ -154,9 +155,9 @@ class TaskForm(ModalScreen[dict | None]):
         _show_error(title_error, None)
         priority_text = self._value("form-priority")
         try:
-            priority = int(priority_text) if priority_text else 0
-        except ValueError:
-            _show_error(form_error, f"priority must be a whole number, got {priority_text!r}")
+            priority = validate.integer(priority_text, "priority") if priority_text else 0
+        except KanbanError as exc:
+            _show_error(form_error, exc.message)
             return
         _show_error(form_error, None)
         creating = self.mode == "create"

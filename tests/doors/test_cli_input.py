@@ -52,6 +52,7 @@ CASES = [
     (["create", "x", "--body", "\udcff"], None, 2, "body is not valid UTF-8"),
     (["create", "x", "--body", "a\x00"], None, 2, "body contains a NUL byte"),
     (["create", "x", "--body-file", "-"], BAD_UTF8, 2, "--body-file -: not UTF-8 text"),
+    (["create", "x", "--body-file", "/dev/zero"], None, 2, "more than 40000000 bytes"),
     (["create", "x", "--tenant", "\udcff"], None, 2, "tenant is not valid UTF-8"),
     (["create", "x", "--skill", "s\x00"], None, 2, "skill contains a NUL byte"),
     (["create", "x", "--idempotency-key", "k\udcff"], None, 2, "idempotency key is not valid UTF-8"),
@@ -159,6 +160,15 @@ def test_the_installed_command_refuses_bad_input(seeded, argv, stdin, code, frag
     before = seeded.digest()
     done = subprocess.run(command, input=stdin or b"", capture_output=True, timeout=60)
     assert_refused(done.returncode, done.stdout.decode(), done.stderr.decode("utf-8", "replace"), code, fragment)
+    assert seeded.digest() == before
+
+
+def test_a_worker_run_id_beyond_64_bit_is_refused(seeded, capsys, monkeypatch):
+    monkeypatch.setenv("KANBAN_TASK", seeded.running)
+    monkeypatch.setenv("KANBAN_RUN_ID", BIG)
+    before = seeded.digest()
+    assert_refused(*run_in_process(seeded, capsys, monkeypatch, ["heartbeat", "RUNNING"], None), 2,
+                   "run id must be from 1")
     assert seeded.digest() == before
 
 

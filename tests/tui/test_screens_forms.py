@@ -168,3 +168,18 @@ def test_create_form_snapshot(snap_compare, home, size):
         await pilot.press("ctrl+s")
 
     assert snap_compare(app, terminal_size=size, run_before=invalid_priority)
+
+
+@pytest.mark.parametrize("priority, message", [
+    ("high", "priority must be an integer, got 'high'"),
+    (str(2**63), f"priority must be from {-(2**63)} to {2**63 - 1}, got {2**63}"),
+])
+async def test_task_form_refuses_a_priority_the_board_cannot_store(home, priority, message):
+    app = Host(home, TaskForm())
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.screen.query_one("#form-title", Input).value = "Urgent"
+        app.screen.query_one("#form-priority", Input).value = priority
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert error_text(app, "#form-error") == message
+        assert app.results == []
