@@ -43,9 +43,14 @@ def check_line(raw: bytes) -> tuple[str | None, types.JSONRPCError | None]:
     if not text.strip():
         return None, None
     try:
-        types.jsonrpc_message_adapter.validate_json(text, by_name=False)
+        message = types.jsonrpc_message_adapter.validate_json(text, by_name=False)
     except Exception as exc:  # pydantic's ValidationError, or whatever its JSON parser raises
         return None, _error(text, types.PARSE_ERROR, f"the message cannot be read: {_reason(exc)}")
+    if isinstance(message, types.JSONRPCNotification) and _top_level_id(text)[0]:
+        # An id the SDK does not accept (1.5, true, a list) makes the request a notification,
+        # which is never answered.
+        return None, types.JSONRPCError(jsonrpc="2.0", id=None, error=types.ErrorData(
+            code=types.INVALID_REQUEST, message="a request id must be an integer or a string"))
     return text, None
 
 
@@ -58,26 +63,27 @@ def _reason(exc: Exception) -> str:
 
 
 def _error(text: str, code: int, message: str) -> types.JSONRPCError:
-    return types.JSONRPCError(jsonrpc="2.0", id=request_id(text),
+    return types.JSONRPCError(jsonrpc="2.0", id=_top_level_id(text)[1],
                               error=types.ErrorData(code=code, message=message))
 
 
-def request_id(text: str) -> int | str | None:
-    """The top-level "id" of a message that cannot be parsed, found by scanning, not parsing:
-    nested values are skipped by counting brackets, so depth costs no recursion."""
+def _top_level_id(text: str) -> tuple[bool, int | str | None]:
+    """(whether the message has a top-level "id" key, its value when usable as a JSON-RPC id),
+    found by scanning, not parsing: nested values are skipped by counting brackets, so depth
+    costs no recursion."""
     depth, i, key_next = 0, 0, False
     while i < len(text):
         ch = text[i]
         if ch == '"':
             match = _STRING.match(text, i)
             if match is None:
-                return None
+                return False, None
             end = match.end()
             if depth == 1 and key_next:
                 key_next = False
                 colon = _SPACE.match(text, end).end()
                 if match.group() == '"id"' and text.startswith(":", colon):
-                    return _scalar(text, _SPACE.match(text, colon + 1).end())
+                    return True, _scalar(text, _SPACE.match(text, colon + 1).end())
             i = end
             continue
         if ch in "{[":
@@ -88,7 +94,7 @@ def request_id(text: str) -> int | str | None:
         elif ch == "," and depth == 1:
             key_next = True
         i += 1
-    return None
+    return False, None
 
 
 def _scalar(text: str, start: int) -> Any:

@@ -89,6 +89,8 @@ UNREADABLE = [
     (b'{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "kanban_show", '
      b'"arguments": {"task_id": "\\ud800"}}}', 7, "cannot be read"),
     (b'{"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "kanban_show"', 8, "cannot be read"),
+    (b'{"jsonrpc": "2.0", "id": 1.5, "method": "tools/list"}', None, "id must be an integer or a string"),
+    (b'{"jsonrpc": "2.0", "id": [9], "method": "tools/list"}', None, "id must be an integer or a string"),
 ]
 
 
