@@ -1,7 +1,9 @@
 """`<home>/config.yaml` -> typed settings (SPEC 10).
 
-Every problem is one line naming the file, the line and the dotted key. Unknown keys are
-errors, never dropped. PyYAML is imported only when a config file is actually read.
+Every problem is one line naming the file, the line and the dotted key, and all of a file's
+problems are reported together (ConfigError.problems). Unknown keys are errors, never
+dropped. Values are range-checked with kanban_tui.validate. PyYAML is imported only when a
+config file is actually read.
 """
 
 from __future__ import annotations

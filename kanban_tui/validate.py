@@ -67,7 +67,7 @@ def utf8(data: bytes, what: str) -> str:
 
 def name(value: Any, what: str) -> str:
     """A name (profile, author, tenant, skill, key): one trimmed line, not empty, no controls."""
-    cleaned = text(value, what, max_chars=NAME_MAX * 4).strip()
+    cleaned = text(value, what).strip()
     if not cleaned:
         raise UsageError(f"{what} must not be empty")
     if len(cleaned) > NAME_MAX:

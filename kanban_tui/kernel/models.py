@@ -56,16 +56,18 @@ def new_task_id() -> str:
 def normalize_profile(name: str | None) -> str | None:
     """Profiles are trimmed and lower-cased; '', 'none' and '-' mean unassigned.
 
-    The kernel keeps '' as unassigned for its Python callers (the board's forms); the CLI and
-    tools refuse an empty name before it gets here (validate.profile).
+    The kernel only insists on storable text and keeps '' as unassigned for its Python callers
+    (the board's forms); the CLI and tools refuse empty names and control characters before a
+    name gets here (validate.profile).
     """
-    if name is None or (isinstance(name, str) and not name.strip()):
+    if name is None:
         return None
-    return validate.profile(name, "profile")
+    name = validate.text(name, "profile", max_chars=validate.NAME_MAX).strip().lower()
+    return None if name in ("", "none", "-") else name
 
 
 def clean_title(title: str | None) -> str:
-    title = validate.text(title or "", "title", max_chars=TITLE_MAX * 4).strip()
+    title = validate.text(title or "", "title").strip()
     if not title:
         raise UsageError("title must not be empty")
     if "\n" in title or "\r" in title:
