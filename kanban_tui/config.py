@@ -188,8 +188,8 @@ class _Reader:
                 self.problems.append(self.error(key_node, "profiles", "a profile name must not be empty").message)
                 continue
             if name in profiles:
-                self.problems.append(self.error(key_node, f"profiles.{name}",
-                                                f"duplicate profile (same name as on line {first_line[name]})").message)
+                problem = f"duplicate profile (same name as on line {first_line[name]})"
+                self.problems.append(self.error(key_node, f"profiles.{name}", problem).message)
                 continue
             first_line[name] = key_node.start_mark.line + 1
             profiles[name] = self.attempt(lambda: self.profile(name, value), Profile(name=name))

@@ -176,9 +176,8 @@ class Caller:
         task_id = (env.get("KANBAN_TASK") or "").strip() or None
         # Only a worker holds a run; without KANBAN_TASK the caller is unscoped.
         run_text = (env.get("KANBAN_RUN_ID") or "").strip() if task_id else ""
-        if run_text and not run_text.isdigit():
-            raise UsageError(f"KANBAN_RUN_ID must be a run number, got {run_text!r}")
-        return cls(task_id=task_id, run_id=int(run_text) if run_text else None,
+        run_id = validate.integer(run_text, "KANBAN_RUN_ID", minimum=1) if run_text else None
+        return cls(task_id=task_id, run_id=run_id,
                    profile=normalize_profile(env.get("KANBAN_PROFILE")),
                    tenant=(env.get("KANBAN_TENANT") or "").strip() or None,
                    orchestrator=(env.get("KANBAN_ROLE") or "").strip().lower() == "orchestrator")

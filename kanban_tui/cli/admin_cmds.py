@@ -48,8 +48,10 @@ def register(subparsers) -> None:
         epilog="example:\n  kanban-tui notify-subscribe t_1a2b --platform slack --chat-id C024BE91L")
     _id_arg(p)
     _subscription_flags(p)
-    p.add_argument("--thread-id", metavar="ID", type=checked(validate.name, "thread id"), help="a thread within the chat (default: none)")
-    p.add_argument("--user-id", metavar="ID", type=checked(validate.name, "user id"), help="a user to address on that platform (default: none)")
+    p.add_argument("--thread-id", metavar="ID", type=checked(validate.name, "thread id"),
+                   help="a thread within the chat (default: none)")
+    p.add_argument("--user-id", metavar="ID", type=checked(validate.name, "user id"),
+                   help="a user to address on that platform (default: none)")
     _json_flag(p)
     p.set_defaults(handler=notify_subscribe)
 
@@ -81,7 +83,8 @@ def _json_flag(parser, text: str = "print the result as JSON") -> None:
 def _subscription_flags(parser) -> None:
     parser.add_argument("--platform", required=True, metavar="P", type=checked(validate.name, "platform"),
                         help="the chat platform, handed to notify.command (e.g. slack)")
-    parser.add_argument("--chat-id", required=True, metavar="C", type=checked(validate.name, "chat id"), help="the chat or channel on that platform")
+    parser.add_argument("--chat-id", required=True, metavar="C", type=checked(validate.name, "chat id"),
+                        help="the chat or channel on that platform")
 
 
 DAYS_MAX = 36500  # a century: beyond it a retention is a typo, and day arithmetic stays finite

@@ -96,7 +96,8 @@ def register(subparsers) -> None:
                    help="only events of cards assigned to this profile")
     p.add_argument("--tenant", metavar="T", type=checked(validate.name, "tenant"),
                    help="only events of this tenant's cards")
-    p.add_argument("--kinds", metavar="a,b", type=checked(validate.name, "kinds"), help="only these event kinds, comma-separated (default: all)")
+    p.add_argument("--kinds", metavar="a,b", type=checked(validate.name, "kinds"),
+                   help="only these event kinds, comma-separated (default: all)")
     _json_flag(p, "print each event as JSON, one per line")
     p.set_defaults(handler=watch)
 

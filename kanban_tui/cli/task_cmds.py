@@ -124,7 +124,8 @@ def register(subparsers) -> None:
                     "--author, else $USER.")
     _id_arg(p)
     p.add_argument("text", nargs="+", metavar="TEXT", help="the comment (the words are joined)")
-    p.add_argument("--author", metavar="NAME", type=checked(validate.name, "author"), help="sign as NAME (default: $USER; refused inside a worker)")
+    p.add_argument("--author", metavar="NAME", type=checked(validate.name, "author"),
+                   help="sign as NAME (default: $USER; refused inside a worker)")
     _json_flag(p)
     p.set_defaults(handler=comment)
 
@@ -159,7 +160,8 @@ def register(subparsers) -> None:
     _id_arg(p)
     p.add_argument("reason", nargs="*", metavar="REASON",
                    help="what a human must answer or do (the words are joined; optional for a person)")
-    p.add_argument("--ids", nargs="+", default=[], metavar="ID", type=checked(validate.task_id, "task id"), help="more cards to block for the same reason")
+    p.add_argument("--ids", nargs="+", default=[], metavar="ID", type=checked(validate.task_id, "task id"),
+                   help="more cards to block for the same reason")
     _json_flag(p, "print an array of results as JSON")
     p.set_defaults(handler=block)
 

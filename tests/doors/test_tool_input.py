@@ -114,6 +114,16 @@ def test_a_worker_gets_the_same_answers(seeded):
     assert seeded.digest() == before
 
 
+@pytest.mark.parametrize("run_id, fragment", [("9" * 5000, "a 5000-digit number"), (str(2**63), "must be from 1"),
+                                              ("-1", "must be from 1"), ("1.0", "must be an integer")])
+def test_a_worker_run_id_that_is_no_run_number_is_refused(seeded, run_id, fragment):
+    env = {"KANBAN_DB": str(seeded.home.db), "KANBAN_TASK": seeded.running, "KANBAN_RUN_ID": run_id}
+    before = seeded.digest()
+    result = tools.call("kanban_heartbeat", {}, env=env)
+    assert result["ok"] is False and fragment in result["error"], result
+    assert seeded.digest() == before
+
+
 # `kanban-tui tool NAME JSON|-`: arguments that are not a storable JSON object are exit 2 with
 # the error as JSON on stdout (agents read stdout); refusals exit 1.
 PROCESS_CASES = [

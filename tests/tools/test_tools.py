@@ -344,7 +344,7 @@ def test_bad_arguments_are_answered_not_raised(conn, db_path, name, args, fragme
 def test_a_bad_run_id_in_the_environment_is_reported(conn, db_path):
     task_id, _ = running(conn)
     answer = tools.call("kanban_heartbeat", {}, env=worker_env(db_path, task_id, "abc"))
-    assert answer == {"ok": False, "error": "KANBAN_RUN_ID must be a run number, got 'abc'"}
+    assert answer == {"ok": False, "error": "KANBAN_RUN_ID must be an integer, got 'abc'"}
 
 
 def test_an_unusable_database_is_reported(tmp_path):
