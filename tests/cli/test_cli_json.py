@@ -103,7 +103,7 @@ def test_write_verbs_print_kernel_results(kt, board):
     assert kt.ok("link", child, other, "--json").json == {"parent": child, "child": other, "child_status": "todo"}
     assert kt.ok("unlink", child, other, "--json").json["child_status"] == "ready"
     claim = kt.ok("claim", other, "--json").json
-    assert set(claim) == {"task_id", "run_id", "claim_lock", "claim_expires", "assignee"}
+    assert set(claim) == {"task_id", "run_id", "claim_expires", "assignee"}
     assert set(kt.ok("heartbeat", other, "--json").json) == {"task_id", "run_id", "claim_expires"}
     assert set(kt.ok("comment", other, "hi", "--json").json) == {"task_id", "comment_id"}
     assert kt.ok("block", other, "why", "--json").json == [{"task_id": other, "run_id": claim["run_id"]}]

@@ -20,11 +20,11 @@ def run_tool(env_extra: dict, *argv: str, stdin: str | None = None) -> subproces
                           capture_output=True, text=True, timeout=60)
 
 
-def worker(db_path, conn, profile="backend-dev") -> tuple[str, dict]:
+def worker(db_path, conn, profile="backend-dev", role="worker") -> tuple[str, dict]:
     task_id = transitions.create(conn, "work", assignee=profile)["task_id"]
-    run_id = transitions.claim(conn, task_id)["run_id"]
-    return task_id, {"KANBAN_DB": str(db_path), "KANBAN_TASK": task_id, "KANBAN_RUN_ID": str(run_id),
-                     "KANBAN_PROFILE": profile}
+    claimed = transitions.claim(conn, task_id, role=role)
+    return task_id, {"KANBAN_DB": str(db_path), "KANBAN_TASK": task_id, "KANBAN_RUN_ID": str(claimed["run_id"]),
+                     "KANBAN_CLAIM_LOCK": claimed["claim_lock"], "KANBAN_PROFILE": profile}
 
 
 def test_a_successful_call_prints_the_result_and_exits_0(db_path, conn):
@@ -83,7 +83,10 @@ def test_list_prints_the_schemas_this_caller_may_use(db_path, conn):
     as_worker = run_tool(env, "--list")
     assert as_worker.returncode == 0
     assert [schema["name"] for schema in json.loads(as_worker.stdout)] == list(tools.WORKER_TOOLS)
-    as_orchestrator = run_tool({**env, "KANBAN_ROLE": "orchestrator"}, "--list")
+    declared = run_tool({**env, "KANBAN_ROLE": "orchestrator"}, "--list")  # the run's role decides
+    assert [schema["name"] for schema in json.loads(declared.stdout)] == list(tools.WORKER_TOOLS)
+    _, env = worker(db_path, conn, profile="techlead", role="orchestrator")
+    as_orchestrator = run_tool(env, "--list")
     assert json.loads(as_orchestrator.stdout) == list(tools.SCHEMAS.values())
 
 
