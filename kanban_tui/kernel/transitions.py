@@ -533,6 +533,8 @@ def block(conn: Conn, task_id: str, *, reason: str | None = None, comment: bool 
     def tx(c: Conn) -> dict:
         task = _row(c, task_id)
         _lifecycle(c, caller, task, "block")
+        # signed before the run closes: a worker without a run id is known by its open run
+        signer = _signer(c, caller) if comment and reason else None
         run = task["current_run_id"]
         _guarded_update(c, task_id, ("running", "ready", "todo", "triage"),
                         f"status = 'blocked', {_release_claim_sql()}, updated_at = ?", (now,), "block")
@@ -540,8 +542,8 @@ def block(conn: Conn, task_id: str, *, reason: str | None = None, comment: bool 
             _close_run(c, run, "blocked", now, summary=reason)
             _mark_stop(c, caller, task_id, run, now)
         _event(c, task_id, "blocked", {"reason": reason}, now, run)
-        if comment and reason:
-            _add_comment(c, task_id, _signer(c, caller), f"BLOCKED: {reason}", now)
+        if signer is not None:
+            _add_comment(c, task_id, signer, f"BLOCKED: {reason}", now)
         return {"task_id": task_id, "run_id": run}
 
     return db.write(conn, tx)
