@@ -152,3 +152,14 @@ def test_tail_and_watch_json_lines(kt, conn, monkeypatch):
     watched = [json.loads(line) for line in kt("watch", "--json").out.splitlines()]
     assert [(e["kind"], e["assignee"]) for e in watched] == [("commented", "amy")]
     assert set(watched[0]) == EVENT_KEYS | {"assignee"}
+
+
+def test_no_read_verb_shows_a_runs_claim_lock(kt, conn):
+    task_id = kt.create("secret holder", "--assignee", "dev")
+    claimed = kt.ok("claim", task_id, "--json")
+    lock = conn.execute("SELECT claim_lock FROM task_runs WHERE id = ?", (claimed.json["run_id"],)).fetchone()[0]
+    kt.ok("heartbeat", task_id, "--note", "alive")
+    assert lock not in claimed.out
+    for argv in (["show", task_id, "--json"], ["show", task_id], ["list", "--json"], ["runs", task_id, "--json"],
+                 ["context", task_id], ["stats", "--json"]):
+        assert lock not in kt.ok(*argv).out, argv
