@@ -142,7 +142,8 @@ def claim_within_caps(conn: Conn, task_id: str, config) -> None:
     profile = config.profile(queries.get_task(conn, task_id)["assignee"])
     transitions.claim(conn, task_id, ttl=config.dispatch.claim_ttl_seconds,
                       max_workers=config.dispatch.max_workers,
-                      profile_max_workers=profile.max_workers if profile else None)
+                      profile_max_workers=profile.max_workers if profile else None,
+                      role=profile.role if profile else "worker", caller=TUI_CALLER)
 
 
 def move_refusal(card: dict, delta: int) -> str | None:
