@@ -105,11 +105,11 @@ def test_an_operator_verb_commits_and_the_leader_stops_the_worker(board, leader,
 
 
 def test_a_worker_that_ignores_term_is_killed(board):
-    task_id = board.create("stubborn", [{"do": "ignore_term"}, {"do": "hang"}], assignee="dev")
+    task_id = board.create("stubborn", [{"do": "ignore_term"}, {"do": "print", "text": "deaf"}, {"do": "hang"}],
+                           assignee="dev")
     board.start()
     pid, started_at = running_worker(board, task_id)
-    board.wait_for(lambda: any(entry["event"] == "start" for entry in board.trace()), timeout=10)
-    time.sleep(0.3)  # let it install its handler
+    board.wait_for(lambda: "deaf" in board.paths.log_for(task_id).read_text(), timeout=10, what="its handler")
     assert kt(board, "reclaim", task_id).returncode == 0
     returned = time.monotonic()
     wait_gone(board, pid, started_at, within=2.5)
