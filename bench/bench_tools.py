@@ -21,10 +21,11 @@ def _worker_env() -> dict:
     home = scratch_home("tools")
     conn = db.connect(home / "kanban.db")
     task_id = transitions.create(conn, "benchmark heartbeats", assignee="bench")["task_id"]
-    run_id = transitions.claim(conn, task_id)["run_id"]
+    claimed = transitions.claim(conn, task_id)
     conn.close()
     return {**cli_env(home), "KANBAN_DB": str(home / "kanban.db"), "KANBAN_TASK": task_id,
-            "KANBAN_RUN_ID": str(run_id), "KANBAN_PROFILE": "bench"}
+            "KANBAN_RUN_ID": str(claimed["run_id"]), "KANBAN_CLAIM_LOCK": claimed["claim_lock"],
+            "KANBAN_PROFILE": "bench"}
 
 
 def bench_heartbeat() -> dict:

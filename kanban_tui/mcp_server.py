@@ -35,14 +35,18 @@ def _tool(name: str) -> types.Tool:
 
 
 def build_server(env: Mapping[str, str]) -> Server:
-    """A server whose tool calls run as the caller that env describes (see tools.Caller)."""
+    """A server whose tool calls run as the caller that env describes, built once here (a
+    malformed KANBAN_RUN_ID is a UsageError at start)."""
+    caller = tools.caller_from_env(env)
 
     async def list_tools(ctx, params) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=[_tool(name) for name in tools.available_tools(env)])
+        # SQLite waits out locks with blocking sleeps: keep them off the event loop.
+        names = await anyio.to_thread.run_sync(lambda: tools.available_tools(env, caller))
+        return types.ListToolsResult(tools=[_tool(name) for name in names])
 
     async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
-        # SQLite waits out locks with blocking sleeps: keep them off the event loop.
-        result = await anyio.to_thread.run_sync(lambda: tools.call(params.name, params.arguments, env=env))
+        result = await anyio.to_thread.run_sync(
+            lambda: tools.call(params.name, params.arguments, env=env, caller=caller))
         text = json.dumps(result, ensure_ascii=False)
         return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=result,
                                     is_error=not result["ok"])
@@ -51,8 +55,7 @@ def build_server(env: Mapping[str, str]) -> Server:
                   on_list_tools=list_tools, on_call_tool=call_tool)
 
 
-async def _serve(env: Mapping[str, str]) -> None:
-    server = build_server(env)
+async def _serve(server: Server) -> None:
     writer_ready = anyio.Event()
     writer: list = []
 
@@ -70,4 +73,4 @@ async def _serve(env: Mapping[str, str]) -> None:
 
 def serve(env: Mapping[str, str]) -> None:
     """Serve MCP on stdin/stdout until the client closes the connection."""
-    anyio.run(_serve, env)
+    anyio.run(_serve, build_server(env))

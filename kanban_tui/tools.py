@@ -4,11 +4,12 @@ This is the only way a worker changes the board; the shell (`kanban-tui tool`) a
 (`kanban-tui mcp`) surfaces are thin wrappers around `call`. Every answer is
 `{"ok": true, ...}` or `{"ok": false, "error": "..."}`: bad input never raises.
 
-Who is calling comes from the environment the dispatcher gives a worker: `KANBAN_TASK`
-makes the process a worker scoped to that task, `KANBAN_RUN_ID` is the run it holds (the
-kernel checks it on every lifecycle change), `KANBAN_PROFILE` signs its comments and cards,
-`KANBAN_TENANT` is the default tenant of what it creates, and `KANBAN_ROLE=orchestrator`
-adds the board-wide tools.
+Who is calling is a kernel `Caller` built from the environment the dispatcher gives a worker:
+`KANBAN_TASK` makes the process a worker scoped to that task, `KANBAN_RUN_ID` and
+`KANBAN_CLAIM_LOCK` prove the run it holds (the kernel checks both). The run, not the
+environment, says who the worker is: its profile signs comments and cards, and the role
+recorded at claim grants the board-wide tools. `KANBAN_TENANT` is the default tenant of what
+it creates. Without KANBAN_TASK the caller is an operator signing as KANBAN_PROFILE, if set.
 
 The `kanban-tui tool kanban_heartbeat` path imports this module, so it stays lean: the
 read side and the context builder are imported only by the tools that need them.
@@ -18,13 +19,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from kanban_tui import validate
 from kanban_tui.errors import KanbanError, Refused, UsageError
 from kanban_tui.kernel import db, transitions
+from kanban_tui.kernel.caller import Caller, prove
 from kanban_tui.kernel.models import STATUSES, WORKSPACE_KINDS, normalize_profile
 
 SHOW_EVENT_LIMIT = 50
@@ -163,39 +164,33 @@ WORKER_TOOLS = tuple(name for name in SCHEMAS if name not in ORCHESTRATOR_TOOLS)
 
 # ---------------------------------------------------------------- who is calling
 
-@dataclass(frozen=True)
-class Caller:
-    task_id: str | None
-    run_id: int | None
-    profile: str | None
-    tenant: str | None
-    orchestrator: bool
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "Caller":
-        task_id = (env.get("KANBAN_TASK") or "").strip() or None
-        # Only a worker holds a run; without KANBAN_TASK the caller is unscoped.
-        run_text = (env.get("KANBAN_RUN_ID") or "").strip() if task_id else ""
-        run_id = validate.integer(run_text, "KANBAN_RUN_ID", minimum=1) if run_text else None
-        return cls(task_id=task_id, run_id=run_id,
-                   profile=normalize_profile(env.get("KANBAN_PROFILE")),
-                   tenant=(env.get("KANBAN_TENANT") or "").strip() or None,
-                   orchestrator=(env.get("KANBAN_ROLE") or "").strip().lower() == "orchestrator")
-
-    @property
-    def is_worker(self) -> bool:
-        return self.task_id is not None
-
-    @property
-    def author(self) -> str:
-        return self.profile or "operator"
+def caller_from_env(env: Mapping[str, str]) -> Caller:
+    """The tools' door: a worker from KANBAN_TASK/RUN_ID/CLAIM_LOCK, else an operator."""
+    return Caller.from_env(env, operator_name=normalize_profile(env.get("KANBAN_PROFILE")))
 
 
-def available_tools(env: Mapping[str, str] = os.environ) -> list[str]:
-    """The tools this process may call: a worker gets 7, an orchestrator or a person all 9."""
-    caller_is_worker = bool((env.get("KANBAN_TASK") or "").strip())
-    orchestrator = (env.get("KANBAN_ROLE") or "").strip().lower() == "orchestrator"
-    return list(WORKER_TOOLS if caller_is_worker and not orchestrator else SCHEMAS)
+def granted_tools(conn: sqlite3.Connection, caller: Caller) -> list[str]:
+    """A worker gets 7 tools, a worker whose run is an orchestrator's or a person all 9."""
+    if not caller.is_worker:
+        return list(SCHEMAS)
+    try:
+        orchestrator = db.read(conn, lambda c: prove(c, caller).orchestrator)
+    except Refused:
+        orchestrator = False
+    return list(SCHEMAS if orchestrator else WORKER_TOOLS)
+
+
+def available_tools(env: Mapping[str, str] = os.environ, caller: Caller | None = None) -> list[str]:
+    """The tools `caller` (by default the one env describes) may call; a worker's run is looked up
+    on the board env names."""
+    caller = caller_from_env(env) if caller is None else caller
+    if not caller.is_worker:
+        return list(SCHEMAS)
+    conn = db.connect(database_path(env))
+    try:
+        return granted_tools(conn, caller)
+    finally:
+        conn.close()
 
 
 # ---------------------------------------------------------------- argument checking
@@ -296,7 +291,7 @@ def _target(conn: sqlite3.Connection, caller: Caller, args: dict, key: str = "ta
 def _own_target(conn: sqlite3.Connection, caller: Caller, args: dict) -> str:
     """The task a lifecycle tool changes; a worker may only change its own."""
     task_id = _target(conn, caller, args)
-    transitions.check_worker_scope(caller.task_id, task_id)
+    caller.check_scope(task_id)
     return task_id
 
 
@@ -317,7 +312,7 @@ def _complete(conn: sqlite3.Connection, caller: Caller, args: dict) -> dict:
         raise UsageError("kanban_complete needs a summary (what you did, for the next reader) or a result")
     done = transitions.complete(conn, task_id, summary=args.get("summary"), result=args.get("result"),
                                 metadata=args.get("metadata"), created_cards=args.get("created_cards", ()),
-                                run_id=caller.run_id)
+                                caller=caller)
     return {"task_id": done["task_id"], "run_id": done["run_id"]}
 
 
@@ -325,20 +320,19 @@ def _block(conn: sqlite3.Connection, caller: Caller, args: dict) -> dict:
     task_id = _own_target(conn, caller, args)
     if not args["reason"].strip():
         raise UsageError("kanban_block needs a reason: the question a human must answer or what they must do")
-    blocked = transitions.block(conn, task_id, reason=args["reason"], run_id=caller.run_id,
-                                comment_author=caller.author)
+    blocked = transitions.block(conn, task_id, reason=args["reason"], comment=True, caller=caller)
     return {"task_id": blocked["task_id"], "run_id": blocked["run_id"]}
 
 
 def _heartbeat(conn: sqlite3.Connection, caller: Caller, args: dict) -> dict:
     task_id = _own_target(conn, caller, args)
-    beat = transitions.heartbeat(conn, task_id, note=args.get("note"), run_id=caller.run_id)
+    beat = transitions.heartbeat(conn, task_id, note=args.get("note"), caller=caller)
     return {"task_id": beat["task_id"], "run_id": beat["run_id"], "claim_expires": beat["claim_expires"]}
 
 
 def _comment(conn: sqlite3.Connection, caller: Caller, args: dict) -> dict:
     task_id = _target(conn, caller, args)
-    added = transitions.comment(conn, task_id, args["body"], author=caller.author)
+    added = transitions.comment(conn, task_id, args["body"], caller=caller)
     return {"task_id": added["task_id"], "comment_id": added["comment_id"]}
 
 
@@ -357,10 +351,10 @@ def _create(conn: sqlite3.Connection, caller: Caller, args: dict) -> dict:
     parents = [_resolve(conn, parent) for parent in args.get("parents", ())]
     created = transitions.create(
         conn, args["title"], body=args.get("body", ""), assignee=args["assignee"], parents=parents,
-        tenant=args.get("tenant") or caller.tenant, priority=args.get("priority", 0),
+        tenant=args.get("tenant"), priority=args.get("priority", 0),
         triage=args.get("triage", False), workspace=_workspace_spec(args),
         idempotency_key=args.get("idempotency_key"), max_runtime=args.get("max_runtime_seconds"),
-        created_by=caller.profile, skills=args.get("skills", ()))
+        created_by=caller.name, skills=args.get("skills", ()), caller=caller)
     return {"task_id": created["task_id"], "status": created["status"]}
 
 
@@ -385,7 +379,7 @@ def _list(conn: sqlite3.Connection, caller: Caller, args: dict) -> dict:
 
 
 def _unblock(conn: sqlite3.Connection, caller: Caller, args: dict) -> dict:
-    released = transitions.unblock(conn, _resolve(conn, args["task_id"]))
+    released = transitions.unblock(conn, _resolve(conn, args["task_id"]), caller=caller)
     return {"task_id": released["task_id"], "status": released["status"]}
 
 
@@ -410,24 +404,29 @@ def database_path(env: Mapping[str, str]) -> Path:
     return board.db
 
 
-def _refuse_unavailable(name: str, env: Mapping[str, str]) -> None:
+def _refuse_unavailable(name: str, granted: list[str]) -> None:
     if name not in SCHEMAS:
-        raise UsageError(f"unknown tool {name!r}; the tools are {', '.join(available_tools(env))}")
-    if name not in available_tools(env):
+        raise UsageError(f"unknown tool {name!r}; the tools are {', '.join(granted)}")
+    if name not in granted:
         raise Refused(f"{name} is for orchestrators; a worker has {', '.join(WORKER_TOOLS)}")
 
 
 def call(name: str, args: Any = None, *, env: Mapping[str, str] | None = None,
-         conn: sqlite3.Connection | None = None) -> dict:
-    """Run one tool as the caller described by env; never raises for bad input or refusals."""
+         conn: sqlite3.Connection | None = None, caller: Caller | None = None) -> dict:
+    """Run one tool as `caller` (by default the one env describes); never raises for bad input or
+    refusals."""
     env = os.environ if env is None else env
     try:
-        _refuse_unavailable(name, env)
-        caller = Caller.from_env(env)
-        checked = _check_args(name, args)
+        caller = caller_from_env(env) if caller is None else caller
         own_conn = conn is None
         connection = db.connect(database_path(env)) if own_conn else conn
         try:
+            _refuse_unavailable(name, granted_tools(connection, caller))
+            checked = _check_args(name, args)
+            if name == "kanban_create" and "tenant" not in checked:
+                tenant = (env.get("KANBAN_TENANT") or "").strip()
+                if tenant:
+                    checked["tenant"] = tenant
             return {"ok": True, **HANDLERS[name](connection, caller, checked)}
         finally:
             if own_conn:

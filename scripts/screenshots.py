@@ -30,6 +30,7 @@ from kanban_tui.demo import stories
 from kanban_tui.demo.seed import SEEDED_BY
 from kanban_tui.gateway import Gateway
 from kanban_tui.kernel import db, transitions
+from kanban_tui.kernel.caller import Caller
 
 ROOT = Path(__file__).resolve().parent.parent
 BOARD, DRAWER = "docs/board.svg", "docs/drawer.svg"
@@ -69,18 +70,22 @@ class ClockedKernel:
         self.locks += 1
         return transitions.claim(self.conn, task_id, lock=f"lock-{self.locks}", now=self.later(after))["run_id"]
 
+    def worker(self, task_id: str) -> Caller:
+        """The worker of the task's open run (the lock the last claim used)."""
+        return Caller.worker(task_id, lock=f"lock-{self.locks}")
+
     def work(self, task_id: str, notes: tuple[str, ...], after: float = 60) -> int:
         """Claim, then heartbeat these notes a minute apart; returns the open run."""
         run = self.claim(task_id, after)
         for note in notes:
-            transitions.heartbeat(self.conn, task_id, note=note, run_id=run, now=self.later(60))
+            transitions.heartbeat(self.conn, task_id, note=note, caller=self.worker(task_id), now=self.later(60))
         return run
 
     def play(self, task_id: str, card: stories.Card) -> None:
         """A whole successful attempt: claim, the card's heartbeats, complete with its handoff."""
         run = self.work(task_id, card.notes)
-        transitions.complete(self.conn, task_id, summary=card.summary, metadata=card.metadata, run_id=run,
-                             now=self.later(90))
+        transitions.complete(self.conn, task_id, summary=card.summary, metadata=card.metadata,
+                             caller=self.worker(task_id), now=self.later(90))
 
     def fail(self, task_id: str, run: int, outcome: str, error: str) -> None:
         transitions.end_run_failed(self.conn, task_id, run, outcome, error=error, now=self.later(2))
@@ -104,8 +109,8 @@ def play_stories(kernel: ClockedKernel) -> str:
     kernel.create(review_card, impl)
     kernel.play(spec, spec_card)
     run = kernel.work(impl, impl_card.notes[:1])
-    transitions.block(conn, impl, reason=impl_card.first_attempt.reason, run_id=run,
-                      comment_author=impl_card.assignee, now=kernel.later(30))
+    transitions.block(conn, impl, reason=impl_card.first_attempt.reason, comment=True,
+                      caller=kernel.worker(impl), now=kernel.later(30))
     transitions.comment(conn, impl, stories.DEMO_OPERATOR.comment.body, now=kernel.later(240))
     transitions.unblock(conn, impl, now=kernel.later(10))
     kernel.play(impl, impl_card)

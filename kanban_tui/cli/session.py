@@ -11,6 +11,7 @@ from kanban_tui.errors import Refused, UsageError
 
 if TYPE_CHECKING:
     from kanban_tui.config import Config
+    from kanban_tui.kernel.caller import Caller
 
 
 class Session:
@@ -21,6 +22,7 @@ class Session:
         self.paths = paths_module.resolve(home, db, self.env)
         self._conn: sqlite3.Connection | None = None
         self._config: Config | None = None
+        self._caller: Caller | None = None
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -61,38 +63,23 @@ class Session:
     # -- who is calling -----------------------------------------------------------------
 
     @property
-    def worker_task(self) -> str | None:
-        """The task this process works on when the dispatcher spawned it (KANBAN_TASK)."""
-        return self.env.get("KANBAN_TASK") or None
+    def caller(self) -> "Caller":
+        """Built once: a worker when KANBAN_TASK is set (the kernel proves its run), else $USER."""
+        if self._caller is None:
+            from kanban_tui.kernel.caller import Caller
 
-    @property
-    def worker_run_id(self) -> int | None:
-        if not self.worker_task:
-            return None
-        try:
-            return int(self.env.get("KANBAN_RUN_ID", ""))
-        except ValueError:
-            return None
+            self._caller = Caller.from_env(self.env, operator_name=self.env.get("USER"))
+        return self._caller
 
     @property
     def worker_tenant(self) -> str | None:
         """A worker's new cards stay in its tenant unless told otherwise."""
-        return (self.env.get("KANBAN_TENANT") or None) if self.worker_task else None
+        return (self.env.get("KANBAN_TENANT") or None) if self.caller.is_worker else None
 
-    def check_worker_scope(self, task_id: str) -> None:
-        """A worker may only change its own task's lifecycle (the kernel also checks the run id)."""
-        from kanban_tui.kernel.transitions import check_worker_scope
-
-        check_worker_scope(self.worker_task, task_id)
-
-    def identity(self, explicit: str | None = None, flag: str = "--author") -> str:
-        """Who signs comments and new cards: a worker's profile, else the flag, else $USER."""
-        user = self.env.get("USER") or "operator"
-        if self.worker_task:
-            if explicit is not None:
-                raise Refused(f"{flag} is refused inside a worker: workers sign as their profile")
-            return self.env.get("KANBAN_PROFILE") or user
-        return (explicit or "").strip() or user
+    def refuse_in_worker(self, explicit: str | None, flag: str) -> None:
+        """Naming who signs is for people: a worker signs as its run's profile."""
+        if explicit is not None and self.caller.is_worker:
+            raise Refused(f"{flag} is refused inside a worker: workers sign as their profile")
 
     def own_profile(self) -> str:
         """`--mine`: KANBAN_PROFILE, else $USER."""

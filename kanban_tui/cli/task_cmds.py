@@ -8,7 +8,7 @@ from typing import Callable
 from kanban_tui import validate
 from kanban_tui.cli import ID_HELP, IDS_HELP, checked, output, read_bounded, read_stdin
 from kanban_tui.errors import KanbanError, UsageError
-from kanban_tui.kernel import queries, transitions
+from kanban_tui.kernel import queries, stopping, transitions
 
 
 def register(subparsers) -> None:
@@ -132,7 +132,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "complete", help="mark cards done",
         description="Mark ready, running or blocked cards done: the open run closes as completed (a "
-                    "person completing a running card stops its worker first) and children whose parents "
+                    "person completing a running card has its worker stopped) and children whose parents "
                     "are all done become ready. A refusal of one card is reported and the rest still "
                     "complete.",
         epilog="examples:\n"
@@ -151,7 +151,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "block", help="block cards, with a reason",
         description="Stop cards for a human: ready, running, todo or triage cards move to Blocked and an "
-                    "open run closes as blocked (a person blocking a running card stops its worker first). "
+                    "open run closes as blocked (a person blocking a running card has its worker stopped). "
                     "The reason is kept on the run and added as a comment; a worker must give one. "
                     "unblock resumes.",
         epilog="examples:\n"
@@ -184,8 +184,9 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "reclaim", help="stop a running card's worker and return it to ready",
-        description="Take a running card back: stop its worker (TERM, then KILL after 5 s), close the run "
-                    "as reclaimed and return the card to Ready (Todo when a parent reopened).")
+        description="Take a running card back: close the run "
+                    "as reclaimed, return the card to Ready (Todo when a parent reopened) and stop its worker "
+                    "(TERM, then KILL after 1 s).")
     _id_arg(p)
     p.add_argument("--reason", metavar="TEXT", help="why, kept on the run (default: none)")
     _json_flag(p)
@@ -259,12 +260,13 @@ def _for_each(args, task_ids: list[str], act: Callable[[str], dict], describe: C
 
 def create(args, session) -> int:
     conn = session.conn
+    session.refuse_in_worker(args.created_by, "--created-by")
     parents = session.task_ids(args.parent)
     result = transitions.create(
         conn, " ".join(args.title), body=_body(args) or "", assignee=args.assignee, parents=parents,
         tenant=args.tenant if args.tenant is not None else session.worker_tenant, priority=args.priority, triage=args.triage, workspace=args.workspace,
         idempotency_key=args.idempotency_key, max_runtime=args.max_runtime,
-        created_by=session.identity(args.created_by, flag="--created-by"), skills=args.skill)
+        created_by=args.created_by or session.caller.name, skills=args.skill, caller=session.caller)
     task_id = result["task_id"]
     if args.json:
         output.emit_json(queries.get_task(conn, task_id))
@@ -286,7 +288,8 @@ def _warn_when_nobody_dispatches(conn, task_id: str) -> None:
 
 def edit(args, session) -> int:
     task_id = session.task_id(args.id)
-    result = transitions.edit(session.conn, task_id, title=args.title, body=_body(args), priority=args.priority)
+    result = transitions.edit(session.conn, task_id, title=args.title, body=_body(args), priority=args.priority,
+                              caller=session.caller)
     changed = ", ".join(result["changed"])
     _report(args, result, f"Edited {task_id} ({changed})" if changed else f"{task_id} unchanged")
     return 0
@@ -294,7 +297,7 @@ def edit(args, session) -> int:
 
 def assign(args, session) -> int:
     task_id = session.task_id(args.id)
-    result = transitions.assign(session.conn, task_id, args.profile)
+    result = transitions.assign(session.conn, task_id, args.profile, caller=session.caller)
     if result["assignee"] is None:
         text = f"Unassigned {task_id} (was {_name(result['previous'])})"
     else:
@@ -321,11 +324,14 @@ def unlink(args, session) -> int:
 
 def claim(args, session) -> int:
     task_id = session.task_id(args.id)
+    session.caller.check_scope(task_id)
     config = session.config
     ttl = args.ttl if args.ttl is not None else config.dispatch.claim_ttl_seconds
     profile = config.profile(queries.get_task(session.conn, task_id)["assignee"])
     result = transitions.claim(session.conn, task_id, ttl=ttl, max_workers=config.dispatch.max_workers,
-                               profile_max_workers=profile.max_workers if profile else None)
+                               profile_max_workers=profile.max_workers if profile else None,
+                               role=profile.role if profile else "worker", caller=session.caller)
+    result = {key: value for key, value in result.items() if key != "claim_lock"}  # the run's secret
     _report(args, result, f"Claimed {task_id}: run {result['run_id']}, "
                           f"lease until {output.when(result['claim_expires'])}")
     return 0
@@ -333,8 +339,7 @@ def claim(args, session) -> int:
 
 def heartbeat(args, session) -> int:
     task_id = session.task_id(args.id)
-    session.check_worker_scope(task_id)
-    result = transitions.heartbeat(session.conn, task_id, note=args.note, run_id=session.worker_run_id,
+    result = transitions.heartbeat(session.conn, task_id, note=args.note, caller=session.caller,
                                    ttl=session.config.dispatch.claim_ttl_seconds)
     _report(args, result, f"Heartbeat {task_id}: lease until {output.when(result['claim_expires'])}")
     return 0
@@ -342,8 +347,10 @@ def heartbeat(args, session) -> int:
 
 def comment(args, session) -> int:
     task_id = session.task_id(args.id)
-    author = session.identity(args.author)
-    result = transitions.comment(session.conn, task_id, " ".join(args.text), author=author)
+    session.refuse_in_worker(args.author, "--author")
+    result = transitions.comment(session.conn, task_id, " ".join(args.text), author=args.author,
+                                 caller=session.caller)
+    author = result.pop("author")
     _report(args, result, f"Commented on {task_id} as {_name(author)}")
     return 0
 
@@ -351,53 +358,65 @@ def comment(args, session) -> int:
 def complete(args, session) -> int:
     if len(args.ids) > 1 and (args.summary is not None or args.metadata is not None):
         raise UsageError("--summary and --metadata describe one task: give a single id")
-    task_ids = session.task_ids(args.ids)
-    for task_id in task_ids:
-        session.check_worker_scope(task_id)
+    task_ids = _scoped_ids(session, args.ids)
 
     def act(task_id: str) -> dict:
         return transitions.complete(session.conn, task_id, summary=args.summary, result=args.result,
-                                    metadata=args.metadata, run_id=session.worker_run_id)
+                                    metadata=args.metadata, caller=session.caller)
 
     def describe(result: dict) -> str:
         promoted = f" (promoted {', '.join(result['promoted'])})" if result["promoted"] else ""
         return f"Completed {result['task_id']}{promoted}"
 
-    return _for_each(args, task_ids, act, describe)
+    return _stopping(session, _for_each(args, task_ids, act, describe))
 
 
 def block(args, session) -> int:
-    task_ids = session.task_ids([args.id, *args.ids])
-    for task_id in task_ids:
-        session.check_worker_scope(task_id)
+    task_ids = _scoped_ids(session, [args.id, *args.ids])
     reason = " ".join(args.reason).strip() or None
-    author = session.identity()
 
     def act(task_id: str) -> dict:
-        return transitions.block(session.conn, task_id, reason=reason, run_id=session.worker_run_id,
-                                 comment_author=author)
+        return transitions.block(session.conn, task_id, reason=reason, comment=True, caller=session.caller)
 
     suffix = f": {output.inline(reason)}" if reason else ""
-    return _for_each(args, task_ids, act, lambda result: f"Blocked {result['task_id']}{suffix}")
+    return _stopping(session, _for_each(args, task_ids, act, lambda result: f"Blocked {result['task_id']}{suffix}"))
 
 
 def unblock(args, session) -> int:
-    task_ids = session.task_ids(args.ids)
-    return _for_each(args, task_ids, lambda task_id: transitions.unblock(session.conn, task_id),
+    task_ids = _scoped_ids(session, args.ids)
+    return _for_each(args, task_ids, lambda task_id: transitions.unblock(session.conn, task_id, caller=session.caller),
                      lambda result: f"Unblocked {result['task_id']} ({result['status']})")
 
 
 def archive(args, session) -> int:
-    task_ids = session.task_ids(args.ids)
-    return _for_each(args, task_ids, lambda task_id: transitions.archive(session.conn, task_id),
-                     lambda result: f"Archived {result['task_id']}")
+    task_ids = _scoped_ids(session, args.ids)
+    return _stopping(session, _for_each(
+        args, task_ids, lambda task_id: transitions.archive(session.conn, task_id, caller=session.caller),
+        lambda result: f"Archived {result['task_id']}"))
+
+
+def _scoped_ids(session, texts: list[str]) -> list[str]:
+    """Resolve the ids, refusing the whole call when a worker names a card not its own."""
+    task_ids = session.task_ids(texts)
+    for task_id in task_ids:
+        session.caller.check_scope(task_id)
+    return task_ids
+
+
+def _stopping(session, status: int) -> int:
+    """After a commit that may have ended runs under live workers: stop them here when no
+    dispatcher leads on this host (a worker only ends its own run, which is never stopped)."""
+    if not session.caller.is_worker:
+        stopping.stop_unowned(session.conn)
+    return status
 
 
 # ---------------------------------------------------------------- recovery
 
 def reclaim(args, session) -> int:
     task_id = session.task_id(args.id)
-    result = transitions.reclaim(session.conn, task_id, reason=args.reason)
+    result = transitions.reclaim(session.conn, task_id, reason=args.reason, caller=session.caller)
+    _stopping(session, 0)
     _report(args, result, f"Reclaimed {task_id}: run {result['run_id']} closed, now {result['status']}")
     return 0
 
@@ -405,7 +424,8 @@ def reclaim(args, session) -> int:
 def reassign(args, session) -> int:
     task_id = session.task_id(args.id)
     result = transitions.reassign(session.conn, task_id, args.profile, reclaim_first=args.reclaim,
-                                  reason=args.reason)
+                                  reason=args.reason, caller=session.caller)
+    _stopping(session, 0)
     _report(args, result, f"Reassigned {task_id} to {_name(result['assignee'])} "
                           f"(was {_name(result['previous'])})")
     return 0

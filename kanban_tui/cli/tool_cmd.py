@@ -54,7 +54,8 @@ def tool(args, session) -> int:
     if args.list:
         if args.name or args.arguments:
             raise UsageError("tool --list takes no tool name or arguments")
-        emit_json([tools.SCHEMAS[name] for name in tools.available_tools(session.env)])
+        granted = tools.granted_tools(session.open(), tools.caller_from_env(session.env))
+        emit_json([tools.SCHEMAS[name] for name in granted])
         return 0
     if not args.name:
         raise UsageError("tool: give a tool name (see `kanban-tui tool --list`)")

@@ -22,20 +22,16 @@ from typing import Callable
 from kanban_tui.config import DEFAULT_SKILL_ARGS, Config
 from kanban_tui.errors import KanbanError, NotFound, Refused, SpawnError
 from kanban_tui.kernel import db, lease, notify, procs, spawn, transitions
+from kanban_tui.kernel.stopping import Stopper
 from kanban_tui.kernel.workers import WorkerExit, Workers
 from kanban_tui.paths import Paths
 
 TERMINATE_GRACE_SECONDS = 5.0
-# A worker that died of SIGTERM, or whose status we could not read, may have been stopped by an
-# operator's reclaim/archive, which records its own outcome right after; give it that long.
-TERM_SETTLE_SECONDS = 0.5
 WAKE_POLL_SECONDS = 0.05       # how often the leader looks at PRAGMA data_version
 OBSERVER_POLL_SECONDS = 0.5    # how often an observer tries to take the lease
 ADOPTED_SWEEP_SECONDS = 0.5    # fingerprint checks when pidfd_open is unavailable
 ERROR_BACKOFF_SECONDS = 1.0
 LOG_TAIL_BYTES = 4096
-# A dispatcher's claim lock is "<holder>/<random>"; a CLI or human claim has no holder part.
-CLAIM_LOCK_SEPARATOR = "/"
 
 Conn = sqlite3.Connection
 Report = dict
@@ -62,18 +58,23 @@ class LeaseLost(Exception):
 
 def tick(conn: Conn, paths: Paths, config: Config, *, now: float | None = None, dry_run: bool = False,
          max_spawn: int | None = None, failure_limit: int | None = None, workers: Workers | None = None,
-         keepalive: Callable[[], None] | None = None, holder: str | None = None) -> Report:
+         keepalive: Callable[[], None] | None = None, holder: str | None = None,
+         stopper: Stopper | None = None) -> Report:
     """One pass over the board; returns what it did (or, with dry_run, what it would do).
 
     `workers` carries the dispatcher's processes between ticks (a one-shot tick sees every
     worker as adopted); `keepalive` is called between slow steps and may raise LeaseLost.
     `now` pins the clock for stamps and comparisons (tests); by default each step reads it.
-    `holder` names this dispatcher in its claim locks, so a successor can tell its orphans.
+    `holder` names this dispatcher as its runs' claimer, so a successor can tell its orphans.
+    `stopper` carries the leader's stops of marked workers between ticks; without one (a one-shot
+    tick) the tick waits for its stops to finish.
     """
     run = _Tick(conn, paths, config, now=now, dry_run=dry_run,
                 failure_limit=failure_limit or config.dispatch.failure_limit,
                 workers=workers if workers is not None else Workers(), keepalive=keepalive,
                 holder=holder or lease.local_holder())
+    if not dry_run:
+        _stop_marked(conn, stopper)
     run.expired_leases()
     run.orphaned_claims()
     run.dead_workers()
@@ -83,6 +84,16 @@ def tick(conn: Conn, paths: Paths, config: Config, *, now: float | None = None, 
     if not dry_run:
         notify.deliver(conn, paths.db, config.notify.command, now=now)
     return run.report
+
+
+def _stop_marked(conn: Conn, stopper: Stopper | None) -> None:
+    """Stop the workers of runs a verb ended (TERM now; the leader's loop KILLs and records)."""
+    if stopper is not None:
+        stopper.scan(conn)
+        return
+    stopper = Stopper()
+    stopper.scan(conn)
+    stopper.drain(conn)
 
 
 class _Tick:
@@ -102,7 +113,7 @@ class _Tick:
 
     def running(self, where: str = "", params: tuple = ()) -> list[sqlite3.Row]:
         return db.read(self.conn, lambda c: c.execute(
-            "SELECT t.id, t.current_run_id, t.worker_pid, t.worker_started_at, t.claim_expires, t.claim_lock, "
+            "SELECT t.id, t.current_run_id, t.worker_pid, t.worker_started_at, t.claim_expires, r.claimer, "
             "t.last_heartbeat_at, t.max_runtime_seconds, r.started_at AS run_started_at "
             "FROM tasks t JOIN task_runs r ON r.id = t.current_run_id "
             f"WHERE t.status = 'running' {where} ORDER BY t.id", params).fetchall())
@@ -148,11 +159,10 @@ class _Tick:
 
     # 1b. claims a previous dispatcher made but died before starting their worker
     def orphaned_claims(self) -> None:
-        rows = self.running("AND t.worker_pid IS NULL AND t.claim_lock LIKE '%' || ? || '%' "
-                            "AND substr(t.claim_lock, 1, instr(t.claim_lock, ?) - 1) <> ? AND r.started_at <= ?",
-                            (CLAIM_LOCK_SEPARATOR, CLAIM_LOCK_SEPARATOR, self.holder, self.now() - lease.TTL_SECONDS))
+        rows = self.running("AND t.worker_pid IS NULL AND r.claimer IS NOT NULL AND r.claimer <> ? "
+                            "AND r.started_at <= ?", (self.holder, self.now() - lease.TTL_SECONDS))
         for row in rows:
-            claimer = row["claim_lock"].split(CLAIM_LOCK_SEPARATOR)[0]
+            claimer = row["claimer"]
             self.report["crashed"].append(row["id"])
             if not self.dry_run:
                 self.fail_run(row["id"], row["current_run_id"], "crashed",
@@ -166,8 +176,6 @@ class _Tick:
             ended = self.workers.exit_of(pid, row["worker_started_at"])
             if ended is None:
                 self.workers.adopt(pid, row["worker_started_at"])
-                continue
-            if not self.workers.settled(ended):
                 continue
             if ended.known and ended.exit_code == 0:
                 key, outcome = "protocol_violations", "protocol_violation"
@@ -258,8 +266,7 @@ class _Tick:
         try:
             claimed = transitions.claim(self.conn, task_id, ttl=settings.claim_ttl_seconds,
                                         max_workers=settings.max_workers, profile_max_workers=profile_cap,
-                                        lock=f"{self.holder}{CLAIM_LOCK_SEPARATOR}{os.urandom(6).hex()}",
-                                        now=self.fixed_now)
+                                        claimer=self.holder, role=self._role(task_id), now=self.fixed_now)
         except (Refused, NotFound):  # the state moved on, or another claimer filled the cap
             return None
         run_id = claimed["run_id"]
@@ -281,6 +288,12 @@ class _Tick:
             pass  # a quick worker already finished its run; it is reaped once it exits
         self.keepalive()
         return str(workspace)
+
+    def _role(self, task_id: str) -> str:
+        assignee = db.read(self.conn, lambda c: c.execute("SELECT assignee FROM tasks WHERE id = ?",
+                                                          (task_id,)).fetchone()[0])
+        profile = self.config.profile(assignee)
+        return profile.role if profile else "worker"
 
     def argv(self, task: sqlite3.Row, command: list[str], workspace) -> list[str]:
         profile = self.config.profile(task["assignee"])
@@ -369,7 +382,8 @@ class Dispatcher:
         self.holder = holder or lease.local_holder()
         self.on_tick = on_tick
         self.on_error = on_error
-        self._workers = Workers(wakeups=True, settle_seconds=TERM_SETTLE_SECONDS)
+        self._workers = Workers(wakeups=True)
+        self._stopper = Stopper()
         self._stopping = threading.Event()
         self._nudged = threading.Event()
         self._pipe_lock = threading.Lock()
@@ -493,15 +507,18 @@ class Dispatcher:
             self._woken = False
             self._tick(conn)
             now = time.monotonic()
+        elif self._stopper.pending:
+            self._stopper.poll(conn)
         waits = [WAKE_POLL_SECONDS, self._next_tick_at - now, self._renewed_at + lease.RENEW_SECONDS - now]
-        if self._deadline is not None:
-            waits.append(self._deadline - now)
+        for deadline in (self._deadline, self._stopper.next_check()):
+            if deadline is not None:
+                waits.append(deadline - now)
         return max(0.0, min(waits))
 
     def _tick(self, conn: Conn) -> None:
         settings = self.config.dispatch
         report = tick(conn, self.paths, self.config, workers=self._workers, holder=self.holder,
-                      keepalive=lambda: self._keepalive(conn))
+                      keepalive=lambda: self._keepalive(conn), stopper=self._stopper)
         ticked_at = time.time()
         live = live_workers(conn)
         lease.record_tick(conn, self.holder, live_workers=live, max_workers=settings.max_workers, now=ticked_at)
@@ -518,9 +535,6 @@ class Dispatcher:
         board = next_deadline(conn)
         if board is not None:
             candidates.append(now + (board - time.time()))
-        settle = self._workers.settle_deadline()
-        if settle is not None:
-            candidates.append(settle)
         if self._workers.unwatched_adopted():
             candidates.append(now + ADOPTED_SWEEP_SECONDS)
         return min(candidates, default=None)

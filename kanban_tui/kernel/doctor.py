@@ -20,7 +20,7 @@ def check(conn: Conn) -> list[str]:
     checks: list[Callable[[Conn], list[str]]] = [
         _integrity, _foreign_keys, _schema_version, _running_tasks, _stray_open_runs,
         _closed_runs_without_outcome, _missing_created_events, _cycles, _ready_with_open_parents,
-        _done_without_completed_at, _stale_column_counts,
+        _done_without_completed_at, _stale_column_counts, _stop_marks_on_open_runs,
     ]
     return queries.in_snapshot(conn, lambda c: [line for fn in checks for line in fn(c)])
 
@@ -111,3 +111,10 @@ def _stale_column_counts(conn: Conn) -> list[str]:
         "SELECT k.status, k.n, (SELECT count(*) FROM tasks t WHERE t.status = k.status) FROM task_counts k "
         "WHERE k.n <> (SELECT count(*) FROM tasks t WHERE t.status = k.status) ORDER BY k.status")
     return [f"column count for {status} says {kept}, the board has {actual}" for status, kept, actual in rows]
+
+
+def _stop_marks_on_open_runs(conn: Conn) -> list[str]:
+    """Only a run that a verb ended is marked for its worker to be stopped."""
+    rows = conn.execute("SELECT task_id, id FROM task_runs WHERE stop_requested_at IS NOT NULL "
+                        "AND status = 'running' ORDER BY id")
+    return [f"{task}: open run {run_id} is marked for its worker to be stopped" for task, run_id in rows]

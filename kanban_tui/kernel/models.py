@@ -27,7 +27,7 @@ EVENT_KINDS = (
     "spawned", "heartbeat", "commented", "completed", "blocked", "unblocked", "archived",
     "reclaimed", "reassigned", "crashed", "timed_out", "spawn_failed", "gave_up",
     "protocol_violation", "skipped_nonspawnable", "completion_blocked_hallucination",
-    "suspected_hallucinated_references",
+    "suspected_hallucinated_references", "worker_stopped", "imported", "rate_limited",
 )
 WARNING_EVENT_KINDS = ("completion_blocked_hallucination", "suspected_hallucinated_references")
 

@@ -50,23 +50,23 @@ def terminate(pid: int, started_at: float | None, grace: float = 5.0) -> bool:
     """
     if not is_alive(pid, started_at):
         return False
-    group = _leads_own_group(pid)
-    _send(pid, group, signal.SIGTERM)
+    group = leads_own_group(pid)
+    send(pid, group, signal.SIGTERM)
     if _wait_until_gone(pid, started_at, group, grace):
         return True
-    _send(pid, group, signal.SIGKILL)
+    send(pid, group, signal.SIGKILL)
     _wait_until_gone(pid, started_at, group, KILL_WAIT)
     return not is_alive(pid, started_at)
 
 
-def _leads_own_group(pid: int) -> bool:
+def leads_own_group(pid: int) -> bool:
     try:
         return os.getpgid(pid) == pid
     except ProcessLookupError:
         return False
 
 
-def _send(pid: int, group: bool, signum: int) -> None:
+def send(pid: int, group: bool, signum: int) -> None:
     try:
         if group:
             os.killpg(pid, signum)
@@ -76,12 +76,17 @@ def _send(pid: int, group: bool, signum: int) -> None:
         pass
 
 
+def gone(pid: int, started_at: float | None, group: bool) -> bool:
+    """The worker is dead (reaped when it is our child) and, for a group, no live member is left."""
+    _reap_if_our_child(pid)
+    return not is_alive(pid, started_at) and not (group and _group_has_live_members(pid))
+
+
 def _wait_until_gone(pid: int, started_at: float | None, group: bool, timeout: float) -> bool:
-    """Poll until the leader is dead and, for a group, no live member is left."""
+    """Poll until gone()."""
     deadline = time.monotonic() + timeout
     while True:
-        _reap_if_our_child(pid)
-        if not is_alive(pid, started_at) and not (group and _group_has_live_members(pid)):
+        if gone(pid, started_at, group):
             return True
         if time.monotonic() >= deadline:
             return False

@@ -3,14 +3,16 @@
 Each verb reads what it needs, applies a guarded UPDATE (compare-and-swap on the expected
 status), writes its run row and appends its event(s), all inside `db.write`. A refusal raises
 before anything is written, so the transaction rolls back and the board is unchanged.
-Side effects outside the database (signalling a worker) happen before the transaction, and
-the transaction then re-checks that the state did not move on in between.
+Who calls is a `Caller` (kernel/caller.py), passed in by the door. No verb signals a process:
+a verb that ends a run under a live worker marks the run for stopping, and a dispatcher (or
+the CLI/TUI of the worker's host, see kernel/stopping.py) stops it after the commit.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import time
 from typing import Iterable
@@ -18,6 +20,7 @@ from typing import Iterable
 from kanban_tui import validate
 from kanban_tui.errors import NotFound, Refused, UsageError
 from kanban_tui.kernel import db
+from kanban_tui.kernel.caller import OPERATOR, Caller, Proven, prove
 from kanban_tui.kernel.models import (
     DEFAULT_CLAIM_TTL, DEFAULT_FAILURE_LIMIT, FAILURE_OUTCOMES, SATISFIED_STATUSES, TASK_ID_RE,
     clean_title, dumps, new_task_id, normalize_profile, parse_duration, parse_metadata,
@@ -99,33 +102,29 @@ def _release_claim_sql() -> str:
             "worker_started_at = NULL")
 
 
-def _check_worker_run(task: sqlite3.Row, run_id: int | None, verb: str) -> None:
-    """A worker (run_id given) may only change the task whose open run it holds."""
-    if run_id is None:
-        return
-    if task["current_run_id"] != run_id:
-        raise Refused(f"cannot {verb} {task['id']}: run {run_id} is not its open run "
+def _lifecycle(c: Conn, caller: Caller, task: sqlite3.Row, verb: str) -> Proven:
+    """A worker may change only its own task's lifecycle, and only through the task's open run."""
+    caller.check_scope(task["id"])
+    proven = prove(c, caller)
+    if caller.is_worker and task["current_run_id"] != proven.run_id:
+        raise Refused(f"cannot {verb} {task['id']}: run {proven.run_id} is not its open run "
                       f"(the task is {task['status']}; the claim may have been reclaimed)")
+    return proven
 
 
-def check_worker_scope(worker_task: str | None, task_id: str) -> None:
-    """A worker (scoped to worker_task) may only change its own task's lifecycle.
-
-    The kernel checks this through the run id; the CLI and the tools also check the task id
-    from the environment, which covers a worker whose environment lacks KANBAN_RUN_ID.
-    """
-    if worker_task is not None and worker_task != task_id:
-        raise Refused(f"worker is scoped to task {worker_task}; refusing to mutate {task_id}")
+def _signer(c: Conn, caller: Caller, explicit: str | None = None) -> str:
+    """Who signs a comment: a worker's run profile (proven), else the operator's name."""
+    if caller.is_worker:
+        return prove(c, caller).profile or OPERATOR.name
+    return (explicit or "").strip() or caller.name
 
 
-def _worker_scope(c: Conn, run_id: int | None, task_id: str) -> None:
-    if run_id is None:
+def _mark_stop(c: Conn, caller: Caller, task_id: str, run_id: int | None, now: float) -> None:
+    """Ask for the worker of a run that was just ended to be stopped; never the caller's own."""
+    if run_id is None or caller.task_id == task_id:
         return
-    # A run id from a worker's environment may be any number; SQLite takes only 64-bit ones.
-    owner = c.execute("SELECT task_id FROM task_runs WHERE id = ?",
-                      (validate.integer(run_id, "run id", minimum=1),)).fetchone()
-    if owner is not None:
-        check_worker_scope(owner[0], task_id)
+    c.execute("UPDATE task_runs SET stop_requested_at = ? "
+              "WHERE id = ? AND worker_pid IS NOT NULL AND stop_requested_at IS NULL", (now, run_id))
 
 
 def _would_cycle(c: Conn, parent_id: str, child_id: str) -> bool:
@@ -146,9 +145,11 @@ def create(conn: Conn, title: str, *, body: str = "", assignee: str | None = Non
            parents: Iterable[str] = (), tenant: str | None = None, priority: int = 0,
            triage: bool = False, workspace: str | None = None,
            idempotency_key: str | None = None, max_runtime: str | int | None = None,
-           created_by: str | None = None, skills: Iterable[str] = (),
+           created_by: str | None = None, skills: Iterable[str] = (), caller: Caller = OPERATOR,
            now: float | None = None) -> dict:
-    """Create a task; returns {task_id, status, assignee, created}. Idempotent per key."""
+    """Create a task; returns {task_id, status, assignee, created}. Idempotent per key.
+
+    A worker's cards are created by its run's profile, whatever `created_by` says."""
     now = _clock(now)
     title = clean_title(title)
     assignee = normalize_profile(assignee)
@@ -163,6 +164,7 @@ def create(conn: Conn, title: str, *, body: str = "", assignee: str | None = Non
     key = validate.name(idempotency_key, "idempotency key") if idempotency_key else None
 
     def tx(c: Conn) -> dict:
+        creator = prove(c, caller).profile if caller.is_worker else created_by
         if key is not None:
             existing = c.execute(
                 "SELECT id, status, assignee FROM tasks WHERE idempotency_key = ? AND status <> 'archived'",
@@ -180,7 +182,7 @@ def create(conn: Conn, title: str, *, body: str = "", assignee: str | None = Non
             status = "ready"
         task_id = _insert_task(c, title=title, body=body or "", assignee=assignee, status=status,
                                priority=priority, tenant=task_tenant, kind=kind, path=path,
-                               created_by=created_by, runtime=runtime, key=key,
+                               created_by=creator, runtime=runtime, key=key,
                                skills=skill_list, now=now)
         c.executemany("INSERT INTO task_links (parent_id, child_id, created_at) VALUES (?, ?, ?)",
                       [(p, task_id, now) for p in parent_ids])
@@ -209,7 +211,8 @@ def _insert_task(c: Conn, *, title, body, assignee, status, priority, tenant, ki
 
 
 def edit(conn: Conn, task_id: str, *, title: str | None = None, body: str | None = None,
-         priority: int | None = None, priority_delta: int | None = None, now: float | None = None) -> dict:
+         priority: int | None = None, priority_delta: int | None = None, caller: Caller = OPERATOR,
+         now: float | None = None) -> dict:
     """Change title, body or priority; `priority_delta` moves the priority relative to its value
     inside the transaction (the board's p/P), so concurrent bumps are not lost."""
     now = _clock(now)
@@ -218,6 +221,8 @@ def edit(conn: Conn, task_id: str, *, title: str | None = None, body: str | None
         raise UsageError("nothing to edit: give --title, --body or --priority")
     body = validate.optional_text(body, "body")
     priority = None if priority is None else validate.integer(priority, "priority")
+
+    caller.check_scope(task_id)
 
     def tx(c: Conn) -> dict:
         task = _row(c, task_id)
@@ -310,12 +315,13 @@ def recompute_ready(conn: Conn, *, now: float | None = None) -> list[str]:
     return db.write(conn, tx)
 
 
-def move(conn: Conn, task_id: str, to_status: str, *, now: float | None = None) -> dict:
+def move(conn: Conn, task_id: str, to_status: str, *, caller: Caller = OPERATOR, now: float | None = None) -> dict:
     """Operator moves among triage, todo and ready (the board's H/L keys)."""
     now = _clock(now)
     allowed = ("triage", "todo", "ready")
     if to_status not in allowed:
         raise UsageError(f"move only goes to {', '.join(allowed)}; use claim, complete or block")
+    caller.check_scope(task_id)
 
     def tx(c: Conn) -> dict:
         task = _row(c, task_id)
@@ -341,11 +347,17 @@ def move(conn: Conn, task_id: str, to_status: str, *, now: float | None = None) 
 # ---------------------------------------------------------------- claim and the run lifecycle
 
 def claim(conn: Conn, task_id: str, *, ttl: float = DEFAULT_CLAIM_TTL, max_workers: int | None = None,
-          profile_max_workers: int | None = None, lock: str | None = None,
-          now: float | None = None) -> dict:
-    """ready -> running: open a run with a lease. Caps are checked inside the transaction."""
+          profile_max_workers: int | None = None, lock: str | None = None, claimer: str | None = None,
+          role: str = "worker", caller: Caller = OPERATOR, now: float | None = None) -> dict:
+    """ready -> running: open a run with a lease. Caps are checked inside the transaction.
+
+    The run's claim lock is a fresh secret (returned here, handed only to the worker); `claimer`
+    names the dispatcher that claimed it and `role` is the profile's role at claim time.
+    """
     now = _clock(now)
-    lock = lock or os.urandom(8).hex()
+    caller.check_scope(task_id)
+    lock = lock or os.urandom(16).hex()
+    host = socket.gethostname()
     expires = now + validate.number(ttl, "ttl", minimum=1e-3, maximum=validate.DURATION_MAX)
 
     def tx(c: Conn) -> dict:
@@ -370,8 +382,9 @@ def claim(conn: Conn, task_id: str, *, ttl: float = DEFAULT_CLAIM_TTL, max_worke
         if open_parent is not None:
             raise Refused(f"cannot claim {task_id}: waiting on open parents {', '.join(_open_parents(c, task_id))}")
         run_id = c.execute(
-            "INSERT INTO task_runs (task_id, profile, status, claim_lock, claim_expires, started_at) "
-            "VALUES (?, ?, 'running', ?, ?, ?)", (task_id, assignee, lock, expires, now)).lastrowid
+            "INSERT INTO task_runs (task_id, profile, status, claim_lock, claim_expires, started_at, claimer, "
+            "role, host_id) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+            (task_id, assignee, lock, expires, now, claimer, role, host)).lastrowid
         updated = c.execute(
             "UPDATE tasks SET status = 'running', claim_lock = ?, claim_expires = ?, current_run_id = ?, "
             "started_at = coalesce(started_at, ?), retry_after = NULL, updated_at = ? "
@@ -379,7 +392,8 @@ def claim(conn: Conn, task_id: str, *, ttl: float = DEFAULT_CLAIM_TTL, max_worke
             (lock, expires, run_id, now, now, task_id)).rowcount
         if not updated:
             raise Refused(f"cannot claim {task_id}: it is {_row(c, task_id)['status']} (needs ready)")
-        _event(c, task_id, "claimed", {"run_id": run_id, "lock": lock, "expires": expires}, now, run_id)
+        # the lock stays out of the event (a deviation from the pinned payload): it is the run's secret
+        _event(c, task_id, "claimed", {"run_id": run_id, "expires": expires}, now, run_id)
         return {"task_id": task_id, "run_id": run_id, "claim_lock": lock, "claim_expires": expires,
                 "assignee": assignee}
 
@@ -407,15 +421,13 @@ def record_spawn(conn: Conn, task_id: str, run_id: int, *, pid: int, started_at:
     db.write(conn, tx)
 
 
-def heartbeat(conn: Conn, task_id: str, *, note: str | None = None, run_id: int | None = None,
+def heartbeat(conn: Conn, task_id: str, *, note: str | None = None, caller: Caller = OPERATOR,
               ttl: float = DEFAULT_CLAIM_TTL, now: float | None = None) -> dict:
     now = _clock(now)
     note = validate.optional_text(note, "note")
 
     def tx(c: Conn) -> dict:
-        _worker_scope(c, run_id, task_id)
-        task = _row(c, task_id)
-        _check_worker_run(task, run_id, "heartbeat")
+        _lifecycle(c, caller, _row(c, task_id), "heartbeat")
         row = _guarded_update(c, task_id, ("running",),
                               "claim_expires = max(coalesce(claim_expires, 0), ?), last_heartbeat_at = ?, updated_at = ?",
                               (now + ttl, now, now), "heartbeat")
@@ -463,27 +475,22 @@ class _HallucinationRefusal:
 
 def complete(conn: Conn, task_id: str, *, summary: str | None = None, result: str | None = None,
              metadata: dict | str | None = None, created_cards: Iterable[str] = (),
-             run_id: int | None = None, grace: float = 5.0,
-             now: float | None = None) -> dict:
+             caller: Caller = OPERATOR, now: float | None = None) -> dict:
     """running/ready/blocked -> done. Closes the open run (or records a zero-length one).
 
-    An operator completing a running card (no run_id) stops its worker first.
+    Anyone but the run's own worker completing a running card marks its worker for stopping.
     """
     now = _clock(now)
     meta = parse_metadata(metadata)
     summary = validate.optional_text(summary, "summary")
     result = validate.optional_text(result, "result")
     cards = list(dict.fromkeys(validate.task_id(card, "created card") for card in created_cards or ()))
-    if run_id is None:
-        _stop_worker(conn, task_id, grace)
 
     def tx(c: Conn) -> dict | _HallucinationRefusal:
-        _worker_scope(c, run_id, task_id)
         task = _row(c, task_id)
-        _check_worker_run(task, run_id, "complete")
+        proven = _lifecycle(c, caller, task, "complete")
         if cards:
-            profile = task["assignee"] if run_id is not None else None
-            phantom, verified = _phantom_cards(c, cards, profile)
+            phantom, verified = _phantom_cards(c, cards, proven.profile if caller.is_worker else None)
             if phantom:
                 _event(c, task_id, "completion_blocked_hallucination",
                        {"phantom_cards": phantom, "verified_cards": verified}, now, task["current_run_id"])
@@ -496,6 +503,7 @@ def complete(conn: Conn, task_id: str, *, summary: str | None = None, result: st
             (now, result, now), "complete")
         if run is not None:
             _close_run(c, run, "completed", now, summary=summary, metadata=meta)
+            _mark_stop(c, caller, task_id, run, now)
         elif summary is not None or meta is not None:
             run = c.execute(
                 "INSERT INTO task_runs (task_id, profile, status, outcome, summary, metadata, started_at, "
@@ -519,40 +527,44 @@ def complete(conn: Conn, task_id: str, *, summary: str | None = None, result: st
     return outcome
 
 
-def block(conn: Conn, task_id: str, *, reason: str | None = None, run_id: int | None = None,
-          comment_author: str | None = None, grace: float = 5.0, now: float | None = None) -> dict:
+def block(conn: Conn, task_id: str, *, reason: str | None = None, comment: bool = False,
+          caller: Caller = OPERATOR, now: float | None = None) -> dict:
     """running/ready (or a held todo/triage card) -> blocked; a worker must give a reason.
 
-    An operator blocking a running card stops its worker first, so no attempt runs on unseen.
+    `comment` also adds the reason as a `BLOCKED:` comment signed by the caller. Anyone but the
+    run's own worker blocking a running card marks its worker for stopping.
     """
     now = _clock(now)
     reason = validate.text(reason or "", "reason").strip() or None
-    if run_id is not None and not reason:
+    if caller.is_worker and not reason:
         raise UsageError("block needs a reason: say what a human must answer or do")
-    if run_id is None:
-        _stop_worker(conn, task_id, grace)
 
     def tx(c: Conn) -> dict:
-        _worker_scope(c, run_id, task_id)
         task = _row(c, task_id)
-        _check_worker_run(task, run_id, "block")
+        _lifecycle(c, caller, task, "block")
+        # signed before the run closes: a worker without a run id is known by its open run
+        signer = _signer(c, caller) if comment and reason else None
         run = task["current_run_id"]
         _guarded_update(c, task_id, ("running", "ready", "todo", "triage"),
                         f"status = 'blocked', {_release_claim_sql()}, updated_at = ?", (now,), "block")
         if run is not None:
             _close_run(c, run, "blocked", now, summary=reason)
+            _mark_stop(c, caller, task_id, run, now)
         _event(c, task_id, "blocked", {"reason": reason}, now, run)
-        if comment_author and reason:
-            _add_comment(c, task_id, comment_author, f"BLOCKED: {reason}", now)
+        if signer is not None:
+            _add_comment(c, task_id, signer, f"BLOCKED: {reason}", now)
         return {"task_id": task_id, "run_id": run}
 
     return db.write(conn, tx)
 
 
-def unblock(conn: Conn, task_id: str, *, now: float | None = None) -> dict:
+def unblock(conn: Conn, task_id: str, *, caller: Caller = OPERATOR, now: float | None = None) -> dict:
+    """blocked -> ready (todo while parents are open); a worker only when its run is an orchestrator's."""
     now = _clock(now)
 
     def tx(c: Conn) -> dict:
+        if caller.task_id != task_id and not prove(c, caller).orchestrator:
+            caller.check_scope(task_id)
         status = "todo" if _open_parents(c, task_id) else "ready"
         _row(c, task_id)
         _guarded_update(c, task_id, ("blocked",),
@@ -564,9 +576,11 @@ def unblock(conn: Conn, task_id: str, *, now: float | None = None) -> dict:
     return db.write(conn, tx)
 
 
-def assign(conn: Conn, task_id: str, assignee: str | None, *, now: float | None = None) -> dict:
+def assign(conn: Conn, task_id: str, assignee: str | None, *, caller: Caller = OPERATOR,
+           now: float | None = None) -> dict:
     now = _clock(now)
     assignee = normalize_profile(assignee)
+    caller.check_scope(task_id)
 
     def tx(c: Conn) -> dict:
         task = _row(c, task_id)
@@ -583,17 +597,18 @@ def assign(conn: Conn, task_id: str, assignee: str | None, *, now: float | None 
     return db.write(conn, tx)
 
 
-def comment(conn: Conn, task_id: str, body: str, *, author: str = "operator",
+def comment(conn: Conn, task_id: str, body: str, *, author: str | None = None, caller: Caller = OPERATOR,
             now: float | None = None) -> dict:
+    """Add a comment: a worker signs as its run's profile; an operator as `author`, else its name."""
     now = _clock(now)
     if not validate.text(body or "", "comment").strip():
         raise UsageError("comment must not be empty")
-    author = validate.name(author, "author") if (author or "").strip() else "operator"
+    author = validate.name(author, "author") if (author or "").strip() else None
 
     def tx(c: Conn) -> dict:
         _row(c, task_id)
-        comment_id = _add_comment(c, task_id, author, body, now)
-        return {"task_id": task_id, "comment_id": comment_id}
+        signer = _signer(c, caller, author)
+        return {"task_id": task_id, "comment_id": _add_comment(c, task_id, signer, body, now), "author": signer}
 
     return db.write(conn, tx)
 
@@ -607,16 +622,6 @@ def _add_comment(c: Conn, task_id: str, author: str, body: str, now: float) -> i
 
 
 # ---------------------------------------------------------------- operator recovery
-
-def _stop_worker(conn: Conn, task_id: str, grace: float) -> sqlite3.Row:
-    """Terminate the task's recorded worker (identity-checked) before the transaction."""
-    from kanban_tui.kernel import procs
-
-    task = db.read(conn, lambda c: _row(c, task_id))
-    if task["worker_pid"]:
-        procs.terminate(task["worker_pid"], task["worker_started_at"], grace=grace)
-    return task
-
 
 def _requeue_reclaimed(c: Conn, task_id: str, run_id: int, now: float, *, manual: bool,
                        reason: str | None, refusal: str, guard: str = "", guard_params: tuple = ()) -> dict:
@@ -633,39 +638,44 @@ def _requeue_reclaimed(c: Conn, task_id: str, run_id: int, now: float, *, manual
     return {"task_id": task_id, "run_id": run_id, "status": status}
 
 
-def reclaim(conn: Conn, task_id: str, *, reason: str | None = None, manual: bool = True,
-            grace: float = 5.0, now: float | None = None) -> dict:
-    """running -> ready (todo when parents reopened): stop the worker, close the run `reclaimed`."""
+def reclaim(conn: Conn, task_id: str, *, reason: str | None = None, caller: Caller = OPERATOR,
+            now: float | None = None) -> dict:
+    """running -> ready (todo when parents reopened): close the run `reclaimed`, mark its worker."""
     reason = validate.optional_text(reason, "reason")
-    task = _stop_worker(conn, task_id, grace) if manual else db.read(conn, lambda c: _row(c, task_id))
-    if task["status"] != "running":
-        raise Refused(f"cannot reclaim {task_id}: it is {task['status']} (needs running)")
-    run_id = task["current_run_id"]
     now = _clock(now)
+    caller.check_scope(task_id)
 
     def tx(c: Conn) -> dict:
-        return _requeue_reclaimed(c, task_id, run_id, now, manual=manual, reason=reason,
-                                  refusal=f"cannot reclaim {task_id}: its run {run_id} already ended")
+        return _reclaim_running(c, caller, _row(c, task_id), reason, now)
 
     return db.write(conn, tx)
 
 
+def _reclaim_running(c: Conn, caller: Caller, task: sqlite3.Row, reason: str | None, now: float) -> dict:
+    task_id, run_id = task["id"], task["current_run_id"]
+    if task["status"] != "running":
+        raise Refused(f"cannot reclaim {task_id}: it is {task['status']} (needs running)")
+    done = _requeue_reclaimed(c, task_id, run_id, now, manual=True, reason=reason,
+                              refusal=f"cannot reclaim {task_id}: its run {run_id} already ended")
+    _mark_stop(c, caller, task_id, run_id, now)
+    return done
+
+
 def reassign(conn: Conn, task_id: str, assignee: str | None, *, reclaim_first: bool = False,
-             reason: str | None = None, grace: float = 5.0, now: float | None = None) -> dict:
+             reason: str | None = None, caller: Caller = OPERATOR, now: float | None = None) -> dict:
     assignee = normalize_profile(assignee)
     reason = validate.optional_text(reason, "reason")
-    current = db.read(conn, lambda c: _row(c, task_id))
-    if current["status"] in ("done", "archived"):
-        raise Refused(f"cannot reassign {task_id}: it is {current['status']}")
-    if current["status"] == "running":
-        if not reclaim_first:
-            raise Refused(f"cannot reassign {task_id}: a worker is running it (add --reclaim to stop it first)")
-        reclaim(conn, task_id, reason=reason or f"reassigning to {assignee}", grace=grace, now=now)
     now = _clock(now)
+    caller.check_scope(task_id)
 
     def tx(c: Conn) -> dict:
         task = _row(c, task_id)
-        if task["status"] in ("running", "done", "archived"):
+        if task["status"] == "running":
+            if not reclaim_first:
+                raise Refused(f"cannot reassign {task_id}: a worker is running it (add --reclaim to stop it first)")
+            _reclaim_running(c, caller, task, reason or f"reassigning to {assignee}", now)
+            task = _row(c, task_id)
+        if task["status"] in ("done", "archived"):
             raise Refused(f"cannot reassign {task_id}: it is {task['status']}")
         _guarded_update(c, task_id, (task["status"],),
                         "assignee = ?, consecutive_failures = 0, retry_after = NULL, updated_at = ?",
@@ -676,10 +686,10 @@ def reassign(conn: Conn, task_id: str, assignee: str | None, *, reclaim_first: b
     return db.write(conn, tx)
 
 
-def archive(conn: Conn, task_id: str, *, grace: float = 5.0, now: float | None = None) -> dict:
-    """any -> archived: stop a live worker, close its run `reclaimed`, promote children."""
-    _stop_worker(conn, task_id, grace)
+def archive(conn: Conn, task_id: str, *, caller: Caller = OPERATOR, now: float | None = None) -> dict:
+    """any -> archived: close a live run `reclaimed` (its worker marked for stopping), promote children."""
     now = _clock(now)
+    caller.check_scope(task_id)
 
     def tx(c: Conn) -> dict:
         task = _row(c, task_id)
@@ -690,8 +700,27 @@ def archive(conn: Conn, task_id: str, *, grace: float = 5.0, now: float | None =
                         f"status = 'archived', {_release_claim_sql()}, updated_at = ?", (now,), "archive")
         if run is not None:
             _close_run(c, run, "reclaimed", now, error="archived")
+            _mark_stop(c, caller, task_id, run, now)
         _event(c, task_id, "archived", {"previous": task["status"]}, now, run)
         return {"task_id": task_id, "promoted": _promote_children(c, task_id, now)}
+
+    return db.write(conn, tx)
+
+
+def record_worker_stopped(conn: Conn, run_id: int, *, pid: int, signal: str | None,
+                          now: float | None = None) -> bool:
+    """A dispatcher (or the CLI/TUI of the worker's host) stopped a marked run's worker.
+
+    `signal` is the last one it needed (SIGTERM or SIGKILL), None when it was already gone.
+    """
+    now = _clock(now)
+
+    def tx(c: Conn) -> bool:
+        row = c.execute("UPDATE task_runs SET stopped_at = ? WHERE id = ? AND stop_requested_at IS NOT NULL "
+                        "AND stopped_at IS NULL RETURNING task_id", (now, run_id)).fetchone()
+        if row is not None:
+            _event(c, row[0], "worker_stopped", {"pid": pid, "signal": signal}, now, run_id)
+        return row is not None
 
     return db.write(conn, tx)
 

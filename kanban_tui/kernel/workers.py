@@ -8,9 +8,7 @@ the dispatcher's loop at once.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import time
 from dataclasses import dataclass
 
 from kanban_tui.kernel import procs
@@ -21,22 +19,14 @@ class WorkerExit:
     exit_code: int | None   # None when killed by a signal or when the status is unknown
     signal: int | None
     known: bool             # False: not our child (or reaped elsewhere); only its absence is known
-    seen_at: float          # monotonic time the death was first seen
-
-    @property
-    def doubtful(self) -> bool:
-        """Possibly stopped by an operator's reclaim or archive, which records its own outcome."""
-        return not self.known or self.signal == signal.SIGTERM
 
 
 class Workers:
     """The worker processes a dispatcher watches: its own children (reaped with their exit
     status) and adopted ones (pid + start-time fingerprint). With `wakeups`, each gets a pidfd
-    that turns readable when the process ends, so the leader's loop wakes at once. A doubtful
-    death is recorded only `settle_seconds` after it was seen (a one-shot tick has no later)."""
+    that turns readable when the process ends, so the leader's loop wakes at once."""
 
-    def __init__(self, *, wakeups: bool = False, settle_seconds: float = 0.0):
-        self.settle_seconds = settle_seconds
+    def __init__(self, *, wakeups: bool = False):
         self._children: dict[int, subprocess.Popen] = {}
         self._pidfds: dict[int, int] = {}
         self._exits: dict[int, WorkerExit] = {}
@@ -67,7 +57,7 @@ class Workers:
         if pid in self._children:
             ended = self._reap(pid)
         else:
-            ended = None if procs.is_alive(pid, started_at) else WorkerExit(None, None, False, time.monotonic())
+            ended = None if procs.is_alive(pid, started_at) else WorkerExit(None, None, False)
         if ended is not None:
             self._exits[pid] = ended
             self._close_pidfd(pid)
@@ -79,17 +69,14 @@ class Workers:
             waited, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:  # reaped by someone else in this process (procs.terminate)
             proc.returncode = 0
-            return WorkerExit(None, None, False, time.monotonic())
+            return WorkerExit(None, None, False)
         if waited == 0:
             return None
         code = os.waitstatus_to_exitcode(status)
         proc.returncode = code  # so Popen never waits for it again
         if code < 0:
-            return WorkerExit(None, -code, True, time.monotonic())
-        return WorkerExit(code, None, True, time.monotonic())
-
-    def settled(self, ended: WorkerExit) -> bool:
-        return not ended.doubtful or time.monotonic() - ended.seen_at >= self.settle_seconds
+            return WorkerExit(None, -code, True)
+        return WorkerExit(code, None, True)
 
     def forget(self, pid: int) -> None:
         """Stop watching a worker that ended (reaping it if it is our child)."""
@@ -125,11 +112,6 @@ class Workers:
             except ChildProcessError:
                 return True
         return False
-
-    def settle_deadline(self) -> float | None:
-        """Monotonic time at which a doubtful death may be recorded."""
-        pending = [e.seen_at + self.settle_seconds for e in self._exits.values() if e.doubtful]
-        return min(pending, default=None)
 
     def unwatched_adopted(self) -> bool:
         return any(pid not in self._pidfds and pid not in self._exits for pid in self._adopted)

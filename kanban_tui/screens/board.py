@@ -29,11 +29,11 @@ from textual.worker import Worker, WorkerState
 from kanban_tui.cli.output import inline
 from kanban_tui.errors import KanbanError
 from kanban_tui.keymap import BOARD_BINDINGS
-from kanban_tui.kernel import queries, transitions
+from kanban_tui.kernel import queries, stopping, transitions
 from kanban_tui.kernel.models import COLUMN_TITLES, COLUMNS
 from kanban_tui.messages import BoardChanged, DispatcherStatus
 from kanban_tui.screens.command_line import CommandLine
-from kanban_tui.screens.drawer import OPERATOR, TaskDrawer
+from kanban_tui.screens.drawer import OPERATOR, TUI_CALLER, TaskDrawer
 from kanban_tui.screens.forms import ConfirmScreen, ProfilePicker, TaskForm, TextPrompt
 from kanban_tui.screens.help import binding_key
 from kanban_tui.screens.tail import EventTail
@@ -142,7 +142,8 @@ def claim_within_caps(conn: Conn, task_id: str, config) -> None:
     profile = config.profile(queries.get_task(conn, task_id)["assignee"])
     transitions.claim(conn, task_id, ttl=config.dispatch.claim_ttl_seconds,
                       max_workers=config.dispatch.max_workers,
-                      profile_max_workers=profile.max_workers if profile else None)
+                      profile_max_workers=profile.max_workers if profile else None,
+                      role=profile.role if profile else "worker", caller=TUI_CALLER)
 
 
 def move_refusal(card: dict, delta: int) -> str | None:
@@ -671,7 +672,7 @@ class BoardScreen(Screen):
         elif verb == "unblock":
             self._write(transitions.unblock, [task_id], "Unblock")
         else:
-            self._write(lambda conn, tid: transitions.complete(conn, tid), [task_id], "Complete")
+            self._write(_complete, [task_id], "Complete")
 
     def action_block(self) -> None:
         self._ask_reason_and_block(self.targets())
@@ -690,13 +691,12 @@ class BoardScreen(Screen):
     def action_complete(self) -> None:
         task_ids = self.targets()
         if len(task_ids) > 1:
-            self._write(lambda conn, task_id: transitions.complete(conn, task_id), task_ids, "Complete")
+            self._write(_complete, task_ids, "Complete")
             return
 
         def complete(summary: str | None) -> None:
             if summary is not None:
-                self._write(lambda conn, tid: transitions.complete(conn, tid, summary=summary or None),
-                            task_ids, "Complete")
+                self._write(partial(_complete, summary=summary or None), task_ids, "Complete")
 
         self.app.push_screen(TextPrompt("Completion summary", "what was done (optional)", required=False),
                              complete)
@@ -708,7 +708,7 @@ class BoardScreen(Screen):
 
         def comment(body: str | None) -> None:
             if body:
-                self._write(lambda conn, tid: transitions.comment(conn, tid, body, author=OPERATOR),
+                self._write(lambda conn, tid: transitions.comment(conn, tid, body, caller=TUI_CALLER),
                             [task_id], "Comment")
 
         self.app.push_screen(TextPrompt(f"Comment on {task_id}", "as operator"), comment)
@@ -725,7 +725,7 @@ class BoardScreen(Screen):
         task_ids = self.targets()
         what = task_ids[0] if len(task_ids) == 1 else f"{len(task_ids)} cards"
         self._confirm(f"Archive {what}? Archived cards leave the board; live workers are stopped.",
-                      lambda: self._write(transitions.archive, task_ids, "Archive"))
+                      lambda: self._write(_archive, task_ids, "Archive"))
 
     def _confirm(self, question: str, then: Callable[[], None]) -> None:
         self.app.push_screen(ConfirmScreen(question), lambda yes: then() if yes else None)
@@ -735,10 +735,25 @@ def _edit_values(conn: Conn, task_id: str, values: dict) -> None:
     transitions.edit(conn, task_id, title=values["title"], body=values["body"], priority=values["priority"])
 
 
+# Verbs that can end a run under a live worker: stop it here when no dispatcher leads on this
+# host (they run in thread workers, so the wait never blocks the UI).
+
 def _block(conn: Conn, task_id: str, reason: str) -> None:
-    transitions.block(conn, task_id, reason=reason or None, comment_author=OPERATOR if reason else None)
+    transitions.block(conn, task_id, reason=reason or None, comment=bool(reason), caller=TUI_CALLER)
+    stopping.stop_unowned(conn)
+
+
+def _complete(conn: Conn, task_id: str, summary: str | None = None) -> None:
+    transitions.complete(conn, task_id, summary=summary, caller=TUI_CALLER)
+    stopping.stop_unowned(conn)
+
+
+def _archive(conn: Conn, task_id: str) -> None:
+    transitions.archive(conn, task_id, caller=TUI_CALLER)
+    stopping.stop_unowned(conn)
 
 
 def _reclaim(conn: Conn, task_id: str) -> None:
-    transitions.reclaim(conn, task_id, reason="reclaimed from the board")
+    transitions.reclaim(conn, task_id, reason="reclaimed from the board", caller=TUI_CALLER)
+    stopping.stop_unowned(conn)
 

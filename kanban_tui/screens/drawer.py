@@ -23,7 +23,8 @@ from textual.widgets import Button, Checkbox, Collapsible, Footer, Input, Markdo
 from textual.worker import Worker, WorkerState
 
 from kanban_tui.cli.output import block
-from kanban_tui.kernel import queries, transitions
+from kanban_tui.kernel import queries, stopping, transitions
+from kanban_tui.kernel.caller import Caller
 from kanban_tui.messages import BoardChanged
 from kanban_tui.screens.forms import ConfirmScreen, ProfilePicker, TextPrompt
 from kanban_tui.widgets import drawer_sections as sections
@@ -33,6 +34,8 @@ from kanban_tui.widgets.run_history import RunHistory
 EVENT_LIMIT = 100
 LOG_TAIL_BYTES = 4096
 OPERATOR = "operator"
+# The board's door: whoever runs the TUI is the operator.
+TUI_CALLER = Caller.operator(OPERATOR)
 # Actions that only make sense in some statuses (hidden otherwise).
 ACTION_STATUSES = {
     "block": ("running", "ready", "todo", "triage"),
@@ -346,7 +349,7 @@ class TaskDrawer(ModalScreen[None]):
 # ---------------------------------------------------------------- kernel calls (run in threads)
 
 def add_comment(conn: sqlite3.Connection, task_id: str, body: str) -> None:
-    transitions.comment(conn, task_id, body, author=OPERATOR)
+    transitions.comment(conn, task_id, body, caller=TUI_CALLER)
 
 
 def add_link(conn: sqlite3.Connection, *, parent: str, child: str) -> str:
@@ -361,7 +364,8 @@ def remove_link(conn: sqlite3.Connection, parent: str, child: str) -> str:
 
 
 def block_task(conn: sqlite3.Connection, task_id: str, reason: str) -> str:
-    transitions.block(conn, task_id, reason=reason, comment_author=OPERATOR)
+    transitions.block(conn, task_id, reason=reason, comment=True, caller=TUI_CALLER)
+    stopping.stop_unowned(conn)
     return f"Blocked {task_id}"
 
 
@@ -370,16 +374,19 @@ def unblock_task(conn: sqlite3.Connection, task_id: str) -> str:
 
 
 def complete_task(conn: sqlite3.Connection, task_id: str, summary: str | None) -> str:
-    transitions.complete(conn, task_id, summary=summary)
+    transitions.complete(conn, task_id, summary=summary, caller=TUI_CALLER)
+    stopping.stop_unowned(conn)
     return f"Completed {task_id}"
 
 
 def reclaim_task(conn: sqlite3.Connection, task_id: str) -> str:
-    result = transitions.reclaim(conn, task_id, reason="reclaimed by the operator")
+    result = transitions.reclaim(conn, task_id, reason="reclaimed by the operator", caller=TUI_CALLER)
+    stopping.stop_unowned(conn)
     return f"Reclaimed {task_id}: now {result['status']}"
 
 
 def reassign_task(conn: sqlite3.Connection, task_id: str, profile: str, reclaim_first: bool) -> str:
     result = transitions.reassign(conn, task_id, profile, reclaim_first=reclaim_first,
-                                  reason="reassigned by the operator")
+                                  reason="reassigned by the operator", caller=TUI_CALLER)
+    stopping.stop_unowned(conn)
     return f"Reassigned {task_id} to {result['assignee'] or 'nobody'}"

@@ -103,7 +103,7 @@ def test_write_verbs_print_kernel_results(kt, board):
     assert kt.ok("link", child, other, "--json").json == {"parent": child, "child": other, "child_status": "todo"}
     assert kt.ok("unlink", child, other, "--json").json["child_status"] == "ready"
     claim = kt.ok("claim", other, "--json").json
-    assert set(claim) == {"task_id", "run_id", "claim_lock", "claim_expires", "assignee"}
+    assert set(claim) == {"task_id", "run_id", "claim_expires", "assignee"}
     assert set(kt.ok("heartbeat", other, "--json").json) == {"task_id", "run_id", "claim_expires"}
     assert set(kt.ok("comment", other, "hi", "--json").json) == {"task_id", "comment_id"}
     assert kt.ok("block", other, "why", "--json").json == [{"task_id": other, "run_id": claim["run_id"]}]
@@ -152,3 +152,14 @@ def test_tail_and_watch_json_lines(kt, conn, monkeypatch):
     watched = [json.loads(line) for line in kt("watch", "--json").out.splitlines()]
     assert [(e["kind"], e["assignee"]) for e in watched] == [("commented", "amy")]
     assert set(watched[0]) == EVENT_KEYS | {"assignee"}
+
+
+def test_no_read_verb_shows_a_runs_claim_lock(kt, conn):
+    task_id = kt.create("secret holder", "--assignee", "dev")
+    claimed = kt.ok("claim", task_id, "--json")
+    lock = conn.execute("SELECT claim_lock FROM task_runs WHERE id = ?", (claimed.json["run_id"],)).fetchone()[0]
+    kt.ok("heartbeat", task_id, "--note", "alive")
+    assert lock not in claimed.out
+    for argv in (["show", task_id, "--json"], ["show", task_id], ["list", "--json"], ["runs", task_id, "--json"],
+                 ["context", task_id], ["stats", "--json"]):
+        assert lock not in kt.ok(*argv).out, argv

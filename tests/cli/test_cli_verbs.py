@@ -121,8 +121,10 @@ def test_create_reads_the_body_from_stdin(kt, conn):
 
 
 def test_a_worker_creates_cards_as_its_profile_in_its_tenant(kt, conn, monkeypatch):
-    monkeypatch.setenv("KANBAN_TASK", kt.create("the worker's own card"))
-    monkeypatch.setenv("KANBAN_PROFILE", "planner")
+    own = kt.create("the worker's own card", "--assignee", "planner")
+    kt.ok("claim", own)
+    monkeypatch.setenv("KANBAN_TASK", own)
+    monkeypatch.setenv("KANBAN_PROFILE", "ceo")  # declared, not proven: the run's profile signs
     monkeypatch.setenv("KANBAN_TENANT", "acme")
     task = queries.get_task(conn, kt.create("follow-up"))
     assert (task["created_by"], task["tenant"]) == ("planner", "acme")
@@ -239,9 +241,10 @@ def test_comment_signs_with_the_author_or_the_user(kt, conn, monkeypatch):
 
 
 def test_a_worker_comments_as_its_profile_and_may_not_pick_an_author(kt, conn, monkeypatch):
-    task_id = kt.create()
+    task_id = kt.create("x", "--assignee", "backend-dev")
+    kt.ok("claim", task_id)
     monkeypatch.setenv("KANBAN_TASK", task_id)
-    monkeypatch.setenv("KANBAN_PROFILE", "backend-dev")
+    monkeypatch.setenv("KANBAN_PROFILE", "ceo")
     refused = kt("comment", task_id, "hi", "--author", "boss")
     assert refused.code == 1 and "--author is refused inside a worker" in refused.err
     kt.ok("comment", task_id, "hi")
@@ -291,10 +294,12 @@ def test_a_worker_may_only_change_its_own_task(kt, monkeypatch):
 def test_a_worker_run_id_guards_its_completion(kt, conn, monkeypatch):
     task_id = kt.create()
     run_id = kt.ok("claim", task_id, "--json").json["run_id"]
+    lock = conn.execute("SELECT claim_lock FROM task_runs WHERE id = ?", (run_id,)).fetchone()[0]
     kt.ok("reclaim", task_id)
     kt.ok("claim", task_id)
     monkeypatch.setenv("KANBAN_TASK", task_id)
     monkeypatch.setenv("KANBAN_RUN_ID", str(run_id))
+    monkeypatch.setenv("KANBAN_CLAIM_LOCK", lock)
     refused = kt("complete", task_id, "--summary", "late")
     assert refused.code == 1 and f"run {run_id} is not its open run" in refused.err
     assert queries.get_task(conn, task_id)["status"] == "running"

@@ -322,28 +322,43 @@ def test_worker_writes_survive_other_connections_in_the_dispatcher_process(board
     assert check.stdout.strip() == "done"
 
 
-def test_sigterm_death_waits_for_an_operator_reclaim_to_record_it(board):
-    """An operator's reclaim TERMs the worker and then records `reclaimed`; the dispatcher
-    must not race it with `crashed`."""
+def test_an_operator_reclaim_signals_nothing_and_the_next_tick_stops_the_worker(board):
+    """The reclaim commits first and only marks the run, so the dispatcher never races it with
+    `crashed`: a one-shot tick stops the marked worker and records `worker_stopped`."""
     task = board.create("reclaimed by hand", HANG, assignee="dev")
-    workers = Workers(settle_seconds=0.5)
+    workers = Workers()
+    tick(board.conn, board.paths, board.config, workers=workers)
+    pid, started_at = board.task(task)["worker_pid"], board.conn.execute(
+        "SELECT worker_started_at FROM tasks WHERE id = ?", (task,)).fetchone()[0]
+    board.wait_for(lambda: "working" in board.paths.log_for(task).read_text(), what="the worker to start")
+    transitions.reclaim(board.conn, task, reason="operator")
+    assert procs.is_alive(pid, started_at)
+    assert tick(board.conn, board.paths, board.config, workers=workers)["crashed"] == []
+    assert not procs.is_alive(pid, started_at)
+    assert board.outcomes(task)[0] == "reclaimed"
+    assert [e["payload"] for e in board.events(task) if e["kind"] == "worker_stopped"] == [
+        {"pid": pid, "signal": "SIGTERM"}]
+
+
+def test_a_worker_terminated_by_someone_else_is_crashed_at_once(board):
+    task = board.create("killed from outside", HANG, assignee="dev")
+    workers = Workers()
     tick(board.conn, board.paths, board.config, workers=workers)
     pid = board.task(task)["worker_pid"]
     board.wait_for(lambda: "working" in board.paths.log_for(task).read_text(), what="the worker to start")
     os.kill(pid, signal.SIGTERM)
-    time.sleep(0.1)
-    assert tick(board.conn, board.paths, board.config, workers=workers)["crashed"] == []
-    transitions.reclaim(board.conn, task, reason="operator")
-    time.sleep(0.5)
-    assert tick(board.conn, board.paths, board.config, workers=workers)["crashed"] == []
-    assert board.outcomes(task)[0] == "reclaimed"
+    board.wait_for(lambda: not procs.is_alive(pid, None), what="the worker to die")
+    assert tick(board.conn, board.paths, board.config, workers=workers)["crashed"] == [task]
+    assert board.outcomes(task)[0] == "crashed"
+    crashed, = [e["payload"] for e in board.events(task) if e["kind"] == "crashed"]
+    assert crashed["signal"] == "SIGTERM"
 
 
 def test_a_claim_orphaned_by_a_dead_dispatcher_is_crashed_not_stranded(board):
     board.configure(("dev",))
     orphan = board.create("orphan", HANG, assignee="dev", now=N)
     by_hand = board.create("claimed by a person", HANG, assignee="dev", now=N)
-    transitions.claim(board.conn, orphan, lock="gone-host:4242/0a1b2c", now=N)
+    transitions.claim(board.conn, orphan, claimer="gone-host:4242", now=N)
     transitions.claim(board.conn, by_hand, now=N)
     fresh = tick(board.conn, board.paths, board.config, now=N + 1)
     assert fresh["crashed"] == []  # within the lease TTL the claimer may still be starting it

@@ -168,7 +168,7 @@ def test_a_worker_run_id_beyond_64_bit_is_refused(seeded, capsys, monkeypatch):
     monkeypatch.setenv("KANBAN_RUN_ID", BIG)
     before = seeded.digest()
     assert_refused(*run_in_process(seeded, capsys, monkeypatch, ["heartbeat", "RUNNING"], None), 2,
-                   "run id must be from 1")
+                   "KANBAN_RUN_ID must be from 1")
     assert seeded.digest() == before
 
 

@@ -123,3 +123,40 @@ def test_foreign_key_violations(conn):
 def test_doctor_reports_a_stale_column_count(conn):
     conn.execute("UPDATE task_counts SET n = n + 2 WHERE status = 'ready'")
     assert doctor.check(conn) == ["column count for ready says 2, the board has 0"]
+
+
+@pytest.mark.corrupts_board
+def test_an_open_run_must_not_be_marked_for_stopping(conn):
+    task = make_task(conn, status="running")
+    run = conn.execute("SELECT current_run_id FROM tasks WHERE id = ?", (task,)).fetchone()[0]
+    conn.execute("UPDATE task_runs SET stop_requested_at = 1 WHERE id = ?", (run,))
+    assert doctor.check(conn) == [f"{task}: open run {run} is marked for its worker to be stopped"]
+
+
+def test_a_round_one_board_migrates_keeping_its_runs_and_forgetting_its_locks(tmp_path):
+    import json
+    import time
+
+    old = db.connect(tmp_path / "old.db", migrate=False)
+    first = db.MIGRATION_FILES[0]
+    for statement in db._split_sql((db.MIGRATIONS_DIR / first).read_text()):
+        old.execute(statement)
+    old.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                "applied_at REAL NOT NULL) STRICT")
+    old.execute("INSERT INTO schema_migrations VALUES (1, ?, ?)", (first, time.time()))
+    task = make_task(old, status="running", claim_lock="host-a:42/0a1b2c")
+    add_event(old, task, "claimed", {"run_id": 1, "lock": "host-a:42/0a1b2c", "expires": 1.0})
+    old.commit()
+    old.close()
+
+    conn = db.connect(tmp_path / "old.db")
+    run = conn.execute("SELECT claimer, role, claim_lock FROM task_runs").fetchone()
+    assert tuple(run) == ("host-a:42", "worker", "host-a:42/0a1b2c")
+    payload = conn.execute("SELECT payload FROM task_events WHERE kind = 'claimed'").fetchone()[0]
+    assert json.loads(payload) == {"run_id": 1, "expires": 1.0}
+    for kind in ("worker_stopped", "imported", "rate_limited"):
+        add_event(conn, task, kind, {})
+    conn.execute("UPDATE task_runs SET status = 'ended', outcome = 'rate_limited', ended_at = 2")
+    conn.execute("UPDATE task_runs SET status = 'running', outcome = NULL, ended_at = NULL")
+    assert doctor.check(conn) == []
+    conn.close()

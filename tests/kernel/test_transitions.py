@@ -10,6 +10,7 @@ import pytest
 from kanban_tui.errors import NotFound, Refused, UsageError
 from kanban_tui.kernel import doctor
 from kanban_tui.kernel import transitions as T
+from kanban_tui.kernel.caller import Caller
 
 NOW = 1_800_000_000.0
 
@@ -212,38 +213,89 @@ def test_claim_rechecks_parents_and_caps(conn):
         T.claim(conn, ready[0], now=NOW)
 
 
+def worker_of(conn, task_id: str) -> Caller:
+    """The caller a dispatcher's worker of the task's open run would be (run id + lock)."""
+    run, lock = conn.execute("SELECT current_run_id, claim_lock FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    return Caller.worker(task_id, run, lock)
+
+
 def test_worker_run_id_scopes_mutations(conn):
     mine, other = make_task(conn, "running"), make_task(conn, "running")
-    my_run = conn.execute("SELECT current_run_id FROM tasks WHERE id = ?", (mine,)).fetchone()[0]
+    me = worker_of(conn, mine)
     before = snapshot(conn, other)
-    for verb in (lambda: T.complete(conn, other, summary="x", run_id=my_run),
-                 lambda: T.block(conn, other, reason="x", run_id=my_run),
-                 lambda: T.heartbeat(conn, other, run_id=my_run)):
+    for verb in (lambda: T.complete(conn, other, summary="x", caller=me),
+                 lambda: T.block(conn, other, reason="x", caller=me),
+                 lambda: T.heartbeat(conn, other, caller=me),
+                 lambda: T.archive(conn, other, caller=me),
+                 lambda: T.reclaim(conn, other, caller=me),
+                 lambda: T.edit(conn, other, title="mine now", caller=me),
+                 lambda: T.unblock(conn, other, caller=me)):
         with pytest.raises(Refused, match=f"worker is scoped to task {mine}; refusing to mutate {other}"):
             verb()
     assert snapshot(conn, other) == before
     with pytest.raises(UsageError):
-        T.block(conn, mine, reason="  ", run_id=my_run)
+        T.block(conn, mine, reason="  ", caller=me)
 
 
 def test_stale_run_id_is_refused_after_reclaim(conn):
     task_id = make_task(conn, "running")
-    run = conn.execute("SELECT current_run_id FROM tasks WHERE id = ?", (task_id,)).fetchone()[0]
+    late = worker_of(conn, task_id)
     T.reclaim(conn, task_id, reason="stuck", now=NOW)
     T.claim(conn, task_id, now=NOW)
     before = snapshot(conn, task_id)
     with pytest.raises(Refused, match="not its open run"):
-        T.complete(conn, task_id, summary="late", run_id=run)
+        T.complete(conn, task_id, summary="late", caller=late)
     assert snapshot(conn, task_id) == before
+
+
+@pytest.mark.parametrize("lock", [None, "guessed", "lock-of-the-other-card"])
+def test_a_run_id_without_its_lock_proves_nothing(conn, lock):
+    mine, other = make_task(conn, "running"), make_task(conn, "running")
+    theirs = worker_of(conn, other)
+    if lock == "lock-of-the-other-card":
+        lock = worker_of(conn, mine).lock
+    impostor = Caller.worker(other, theirs.run_id, lock)
+    before = snapshot(conn, other)
+    for verb in (lambda: T.complete(conn, other, summary="x", caller=impostor),
+                 lambda: T.block(conn, other, reason="x", caller=impostor),
+                 lambda: T.heartbeat(conn, other, caller=impostor),
+                 lambda: T.comment(conn, other, "signed as you", caller=impostor)):
+        with pytest.raises(Refused, match="KANBAN_CLAIM_LOCK"):
+            verb()
+    assert snapshot(conn, other) == before
+
+
+def test_a_worker_without_a_run_id_acts_for_its_tasks_open_run(conn):
+    task_id = make_task(conn, "running", assignee="translator")
+    run = worker_of(conn, task_id).run_id
+    T.comment(conn, task_id, "halfway", author="ceo", caller=Caller.worker(task_id))
+    assert conn.execute("SELECT author FROM task_comments").fetchone()[0] == "translator"
+    with pytest.raises(Refused, match="KANBAN_CLAIM_LOCK does not match"):
+        T.complete(conn, task_id, summary="x", caller=Caller.worker(task_id, lock="guessed"))
+    done = T.complete(conn, task_id, summary="done", caller=Caller.worker(task_id), now=NOW)
+    assert done["run_id"] == run
+    assert tuple(conn.execute("SELECT outcome, stop_requested_at FROM task_runs WHERE id = ?", (run,)).fetchone()) == \
+        ("completed", None)
+    with pytest.raises(Refused, match="no open run"):
+        T.block(conn, task_id, reason="late", caller=Caller.worker(task_id))
+
+
+def test_the_claim_lock_is_a_secret(conn):
+    task_id = make_task(conn, "ready")
+    claimed = T.claim(conn, task_id, now=NOW)
+    assert len(claimed["claim_lock"]) == 32
+    payload = json.loads(conn.execute("SELECT payload FROM task_events WHERE kind = 'claimed'").fetchone()[0])
+    assert payload == {"run_id": claimed["run_id"], "expires": NOW + 900}
 
 
 def test_complete_with_handoff_and_hallucination_gate(conn):
     task_id = make_task(conn, "running", assignee="techlead")
-    run = conn.execute("SELECT current_run_id FROM tasks WHERE id = ?", (task_id,)).fetchone()[0]
+    me = worker_of(conn, task_id)
+    run = me.run_id
     real = T.create(conn, "child card", created_by="techlead", now=NOW)["task_id"]
     before = snapshot(conn, task_id)
     with pytest.raises(Refused, match="still in flight"):
-        T.complete(conn, task_id, summary="x", created_cards=[real, "t_0badcafe"], run_id=run)
+        T.complete(conn, task_id, summary="x", created_cards=[real, "t_0badcafe"], caller=me)
     task, events, runs, _ = snapshot(conn, task_id)
     assert (task, runs) == before[:1] + before[2:3]
     payload = json.loads(conn.execute("SELECT payload FROM task_events WHERE kind = "
@@ -251,7 +303,7 @@ def test_complete_with_handoff_and_hallucination_gate(conn):
     assert payload == {"phantom_cards": ["t_0badcafe"], "verified_cards": [real]}
     cursor = last_event_id(conn)
     T.complete(conn, task_id, summary=f"made {real}, see t_deadbeef", metadata='{"tests_run": 11}',
-               created_cards=[real], run_id=run, now=NOW + 5)
+               created_cards=[real], caller=me, now=NOW + 5)
     assert new_event_kinds(conn, cursor) == ["completed", "suspected_hallucinated_references"]
     run_row = conn.execute("SELECT outcome, summary, metadata FROM task_runs WHERE id = ?", (run,)).fetchone()
     assert run_row["outcome"] == "completed" and json.loads(run_row["metadata"]) == {"tests_run": 11}
@@ -275,7 +327,7 @@ def test_completing_unclaimed_task_records_zero_length_run(conn):
 
 def test_block_reason_on_run_and_comment(conn):
     task_id = make_task(conn, "running")
-    T.block(conn, task_id, reason="reset link isn't single-use", comment_author="operator", now=NOW)
+    T.block(conn, task_id, reason="reset link isn't single-use", comment=True, now=NOW)
     run = conn.execute("SELECT outcome, summary FROM task_runs WHERE task_id = ?", (task_id,)).fetchone()
     assert tuple(run) == ("blocked", "reset link isn't single-use")
     body = conn.execute("SELECT body FROM task_comments WHERE task_id = ?", (task_id,)).fetchone()[0]
@@ -318,39 +370,49 @@ def test_archive_promotes_children_and_assign_none(conn):
     assert conn.execute("SELECT assignee FROM tasks WHERE id = ?", (child,)).fetchone()[0] is None
 
 
-def test_reclaim_terminates_the_recorded_worker(conn, tmp_path):
+def _running_with_worker(conn, tmp_path):
     import subprocess
+
+    from kanban_tui.kernel import procs
+
+    task_id = make_task(conn, "running")
+    run = conn.execute("SELECT current_run_id FROM tasks WHERE id = ?", (task_id,)).fetchone()[0]
+    worker = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    T.record_spawn(conn, task_id, run, pid=worker.pid, started_at=procs.start_time(worker.pid),
+                   workspace=str(tmp_path), now=NOW)
+    return task_id, run, worker
+
+
+@pytest.mark.parametrize("verb", ["block", "complete", "reclaim", "archive", "reassign"])
+def test_ending_a_run_marks_its_worker_and_signals_nothing(conn, tmp_path, verb):
     import time
 
-    from kanban_tui.kernel import procs
+    from kanban_tui.kernel import procs, stopping
 
-    task_id = make_task(conn, "running")
-    run = conn.execute("SELECT current_run_id FROM tasks WHERE id = ?", (task_id,)).fetchone()[0]
-    worker = subprocess.Popen(["sleep", "60"], start_new_session=True)
-    T.record_spawn(conn, task_id, run, pid=worker.pid, started_at=procs.start_time(worker.pid),
-                   workspace=str(tmp_path), now=NOW)
-    started = time.monotonic()
-    T.reclaim(conn, task_id, reason="operator", grace=2.0, now=NOW)
-    assert worker.wait(timeout=5) is not None and time.monotonic() - started < 5
-    assert conn.execute("SELECT outcome FROM task_runs WHERE id = ?", (run,)).fetchone()[0] == "reclaimed"
-
-
-@pytest.mark.parametrize("verb", ["block", "complete"])
-def test_operator_block_or_complete_stops_the_running_worker(conn, tmp_path, verb):
-    import subprocess
-
-    from kanban_tui.kernel import procs
-
-    task_id = make_task(conn, "running")
-    run = conn.execute("SELECT current_run_id FROM tasks WHERE id = ?", (task_id,)).fetchone()[0]
-    worker = subprocess.Popen(["sleep", "60"], start_new_session=True)
-    T.record_spawn(conn, task_id, run, pid=worker.pid, started_at=procs.start_time(worker.pid),
-                   workspace=str(tmp_path), now=NOW)
-    if verb == "block":
-        T.block(conn, task_id, reason="hold on", grace=2.0, now=NOW)
-    else:
-        T.complete(conn, task_id, summary="done by hand", grace=2.0, now=NOW)
-    assert worker.wait(timeout=5) is not None
+    task_id, run, worker = _running_with_worker(conn, tmp_path)
+    try:
+        started = time.monotonic()
+        {"block": lambda: T.block(conn, task_id, reason="hold on", now=NOW),
+         "complete": lambda: T.complete(conn, task_id, summary="done by hand", now=NOW),
+         "reclaim": lambda: T.reclaim(conn, task_id, reason="operator", now=NOW),
+         "archive": lambda: T.archive(conn, task_id, now=NOW),
+         "reassign": lambda: T.reassign(conn, task_id, "qa", reclaim_first=True, now=NOW)}[verb]()
+        assert time.monotonic() - started < 0.5 and worker.poll() is None
+        outcome = {"block": "blocked", "complete": "completed"}.get(verb, "reclaimed")
+        assert tuple(conn.execute("SELECT outcome, stop_requested_at, stopped_at FROM task_runs WHERE id = ?",
+                            (run,)).fetchone()) == (outcome, NOW, None)
+        stopping.stop_unowned(conn)  # no dispatcher leads: the caller's host stops it
+        deadline = time.monotonic() + 2
+        while procs.is_alive(worker.pid, None) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not procs.is_alive(worker.pid, None)  # reaped by the stop: Popen cannot tell how
+        stopped = json.loads(conn.execute("SELECT payload FROM task_events WHERE kind = 'worker_stopped'")
+                             .fetchone()[0])
+        assert stopped == {"pid": worker.pid, "signal": "SIGTERM"}
+        assert doctor.check(conn) == []
+    finally:
+        worker.kill()
+        worker.wait()
 
 
 def test_relative_priority_bumps_add_up(conn):

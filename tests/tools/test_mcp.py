@@ -29,10 +29,11 @@ def run(session):
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 def test_a_worker_lists_its_tools_and_completes_its_task(db_path, conn, mode):
     task_id = transitions.create(conn, "Design auth schema", assignee="backend-dev")["task_id"]
-    run_id = transitions.claim(conn, task_id)["run_id"]
+    claimed = transitions.claim(conn, task_id)
+    run_id = claimed["run_id"]
     child = transitions.create(conn, "Implement auth API", assignee="backend-dev", parents=[task_id])["task_id"]
     env = {"KANBAN_DB": str(db_path), "KANBAN_TASK": task_id, "KANBAN_RUN_ID": str(run_id),
-           "KANBAN_PROFILE": "backend-dev"}
+           "KANBAN_CLAIM_LOCK": claimed["claim_lock"], "KANBAN_PROFILE": "backend-dev"}
     metadata = {"changed_files": ["migrations/001_users.sql"], "decisions": ["bcrypt for hashing"]}
 
     async def session():
@@ -64,9 +65,10 @@ def test_a_worker_lists_its_tools_and_completes_its_task(db_path, conn, mode):
 
 def test_refusals_come_back_as_tool_errors_and_change_nothing(db_path, conn):
     task_id = transitions.create(conn, "mine", assignee="backend-dev")["task_id"]
-    run_id = transitions.claim(conn, task_id)["run_id"]
+    claimed = transitions.claim(conn, task_id)
+    run_id = claimed["run_id"]
     env = {"KANBAN_DB": str(db_path), "KANBAN_TASK": task_id, "KANBAN_RUN_ID": str(run_id),
-           "KANBAN_PROFILE": "backend-dev"}
+           "KANBAN_CLAIM_LOCK": claimed["claim_lock"], "KANBAN_PROFILE": "backend-dev"}
 
     async def session():
         async with Client(server(env)) as client:

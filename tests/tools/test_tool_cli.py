@@ -20,11 +20,11 @@ def run_tool(env_extra: dict, *argv: str, stdin: str | None = None) -> subproces
                           capture_output=True, text=True, timeout=60)
 
 
-def worker(db_path, conn, profile="backend-dev") -> tuple[str, dict]:
+def worker(db_path, conn, profile="backend-dev", role="worker") -> tuple[str, dict]:
     task_id = transitions.create(conn, "work", assignee=profile)["task_id"]
-    run_id = transitions.claim(conn, task_id)["run_id"]
-    return task_id, {"KANBAN_DB": str(db_path), "KANBAN_TASK": task_id, "KANBAN_RUN_ID": str(run_id),
-                     "KANBAN_PROFILE": profile}
+    claimed = transitions.claim(conn, task_id, role=role)
+    return task_id, {"KANBAN_DB": str(db_path), "KANBAN_TASK": task_id, "KANBAN_RUN_ID": str(claimed["run_id"]),
+                     "KANBAN_CLAIM_LOCK": claimed["claim_lock"], "KANBAN_PROFILE": profile}
 
 
 def test_a_successful_call_prints_the_result_and_exits_0(db_path, conn):
@@ -83,7 +83,10 @@ def test_list_prints_the_schemas_this_caller_may_use(db_path, conn):
     as_worker = run_tool(env, "--list")
     assert as_worker.returncode == 0
     assert [schema["name"] for schema in json.loads(as_worker.stdout)] == list(tools.WORKER_TOOLS)
-    as_orchestrator = run_tool({**env, "KANBAN_ROLE": "orchestrator"}, "--list")
+    declared = run_tool({**env, "KANBAN_ROLE": "orchestrator"}, "--list")  # the run's role decides
+    assert [schema["name"] for schema in json.loads(declared.stdout)] == list(tools.WORKER_TOOLS)
+    _, env = worker(db_path, conn, profile="techlead", role="orchestrator")
+    as_orchestrator = run_tool(env, "--list")
     assert json.loads(as_orchestrator.stdout) == list(tools.SCHEMAS.values())
 
 
@@ -103,3 +106,23 @@ def test_the_heartbeat_path_imports_nothing_heavy(db_path, conn):
     done = subprocess.run([sys.executable, "-c", probe], env={**clean, **env, "KANBAN_TUI_HOME": str(db_path.parent)},
                           capture_output=True, text=True, timeout=60)
     assert done.stderr.strip() == "0 []"
+
+
+def test_a_worker_cannot_borrow_another_cards_run_id(db_path, conn):
+    theirs, their_env = worker(db_path, conn)
+    mine, my_env = worker(db_path, conn)
+    shown = json.loads(run_tool(my_env, "kanban_show", json.dumps({"task_id": theirs})).stdout)
+    assert their_env["KANBAN_CLAIM_LOCK"] not in json.dumps(shown)
+    before = (queries.get_task(conn, theirs), queries.events(conn, theirs))
+    borrowed = {**my_env, "KANBAN_TASK": theirs, "KANBAN_RUN_ID": str(shown["task"]["current_run_id"])}
+    for env in (borrowed, {key: value for key, value in borrowed.items() if key != "KANBAN_CLAIM_LOCK"}):
+        answer = run_tool(env, "kanban_complete", '{"summary": "not mine"}')
+        assert answer.returncode == 1 and "KANBAN_CLAIM_LOCK" in json.loads(answer.stdout)["error"]
+    assert (queries.get_task(conn, theirs), queries.events(conn, theirs)) == before
+
+
+def test_kanban_profile_set_by_hand_does_not_change_the_author(db_path, conn):
+    task_id, env = worker(db_path, conn, profile="backend-dev")
+    answer = run_tool({**env, "KANBAN_PROFILE": "ceo"}, "kanban_comment", '{"body": "approved"}')
+    assert answer.returncode == 0, answer.stdout
+    assert [c["author"] for c in queries.comments(conn, task_id)] == ["backend-dev"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+
 import pytest
 
 from kanban_tui import tools
@@ -11,14 +14,31 @@ WORKER_SET = ["kanban_show", "kanban_complete", "kanban_block", "kanban_heartbea
               "kanban_create", "kanban_link"]
 
 
-def running(conn, title="work", assignee="backend-dev", **create_args) -> tuple[str, int]:
+def running(conn, title="work", assignee="backend-dev", role="worker", **create_args) -> tuple[str, int]:
     task_id = transitions.create(conn, title, assignee=assignee, **create_args)["task_id"]
-    return task_id, transitions.claim(conn, task_id)["run_id"]
+    return task_id, transitions.claim(conn, task_id, role=role)["run_id"]
+
+
+def claim_lock(db_path, run_id) -> str | None:
+    """The secret the dispatcher would hand the run's worker in KANBAN_CLAIM_LOCK."""
+    if not isinstance(run_id, int):
+        return None
+    try:
+        with sqlite3.connect(db_path) as conn:
+            row = conn.execute("SELECT claim_lock FROM task_runs WHERE id = ?", (run_id,)).fetchone()
+    except sqlite3.Error:  # no board yet
+        return None
+    return row[0] if row else None
 
 
 def worker_env(db_path, task_id, run_id, profile="backend-dev", **extra) -> dict:
-    return {"KANBAN_DB": str(db_path), "KANBAN_TASK": task_id, "KANBAN_RUN_ID": str(run_id),
-            "KANBAN_PROFILE": profile, **extra}
+    """A dispatcher's worker environment (the claim lock included when the run exists)."""
+    env = {"KANBAN_DB": str(db_path), "KANBAN_TASK": task_id, "KANBAN_RUN_ID": str(run_id),
+           "KANBAN_PROFILE": profile, **extra}
+    lock = claim_lock(db_path, run_id)
+    if lock:
+        env["KANBAN_CLAIM_LOCK"] = lock
+    return env
 
 
 def operator_env(db_path) -> dict:
@@ -39,10 +59,11 @@ def test_a_worker_gets_seven_tools(db_path):
     assert tools.available_tools(worker_env(db_path, "t_00000001", 1)) == WORKER_SET
 
 
-def test_an_orchestrator_worker_and_a_person_get_all_nine(db_path):
+def test_an_orchestrator_worker_and_a_person_get_all_nine(conn, db_path):
     nine = list(tools.SCHEMAS)
     assert len(nine) == 9
-    assert tools.available_tools(worker_env(db_path, "t_00000001", 1, KANBAN_ROLE="orchestrator")) == nine
+    task_id, run_id = running(conn, assignee="techlead", role="orchestrator")
+    assert tools.available_tools(worker_env(db_path, task_id, run_id, profile="techlead")) == nine
     assert tools.available_tools(operator_env(db_path)) == nine
     assert tools.available_tools({"KANBAN_TASK": ""}) == nine
 
@@ -275,16 +296,58 @@ def test_a_worker_cannot_touch_another_tasks_lifecycle(conn, db_path, name, args
 
 
 def test_an_orchestrator_worker_is_still_scoped_for_its_lifecycle(conn, db_path):
-    mine, my_run = running(conn, "plan", assignee="techlead")
+    mine, my_run = running(conn, "plan", assignee="techlead", role="orchestrator")
     theirs, _ = running(conn, "theirs")
-    env = worker_env(db_path, mine, my_run, profile="techlead", KANBAN_ROLE="orchestrator")
+    env = worker_env(db_path, mine, my_run, profile="techlead")
     assert tools.call("kanban_complete", {"task_id": theirs, "summary": "x"}, env=env)["ok"] is False
     assert task(conn, theirs)["status"] == "running"
 
 
+# ---------------------------------------------------------------- identity is proven, not declared
+
+def test_kanban_role_set_by_hand_grants_nothing(conn, db_path):
+    mine, my_run = running(conn, "mine")
+    blocked = transitions.create(conn, "stuck")["task_id"]
+    transitions.block(conn, blocked, reason="creds")
+    env = worker_env(db_path, mine, my_run, KANBAN_ROLE="orchestrator")
+    assert tools.available_tools(env) == WORKER_SET
+    refused = tools.call("kanban_unblock", {"task_id": blocked}, env=env)
+    assert refused["ok"] is False and "for orchestrators" in refused["error"]
+    assert task(conn, blocked)["status"] == "blocked"
+
+
+def test_kanban_profile_does_not_change_who_signs(conn, db_path):
+    task_id, run_id = running(conn, assignee="backend-dev")
+    env = worker_env(db_path, task_id, run_id, profile="ceo")
+    assert tools.call("kanban_comment", {"body": "ship it"}, env=env)["ok"] is True
+    card = tools.call("kanban_create", {"title": "by whom?", "assignee": "qa"}, env=env)
+    assert queries.comments(conn, task_id)[0]["author"] == "backend-dev"
+    assert task(conn, card["task_id"])["created_by"] == "backend-dev"
+
+
+def test_another_cards_run_id_from_kanban_show_does_not_make_a_worker_of_it(conn, db_path):
+    mine, my_run = running(conn, "mine")
+    theirs, _ = running(conn, "theirs")
+    me = worker_env(db_path, mine, my_run)
+    shown = tools.call("kanban_show", {"task_id": theirs}, env=me)
+    their_run = shown["task"]["current_run_id"]
+    assert claim_lock(db_path, their_run) not in json.dumps(shown)
+    before = (task(conn, theirs), queries.runs(conn, theirs), kinds(conn, theirs))
+    for lock in (None, me["KANBAN_CLAIM_LOCK"], "0" * 32):
+        impostor = {**me, "KANBAN_TASK": theirs, "KANBAN_RUN_ID": str(their_run)}
+        impostor.pop("KANBAN_CLAIM_LOCK")
+        if lock is not None:
+            impostor["KANBAN_CLAIM_LOCK"] = lock
+        for name, args in (("kanban_complete", {"summary": "mine now"}), ("kanban_block", {"reason": "x"}),
+                           ("kanban_heartbeat", {}), ("kanban_comment", {"body": "as them"})):
+            answer = tools.call(name, args, env=impostor)
+            assert answer["ok"] is False and "lock" in answer["error"].lower(), answer
+    assert (task(conn, theirs), queries.runs(conn, theirs), kinds(conn, theirs)) == before
+
+
 def test_the_kernel_refuses_a_stale_run(conn, db_path):
     task_id, old_run = running(conn)
-    transitions.reclaim(conn, task_id, manual=False)
+    transitions.reclaim(conn, task_id)
     new_run = transitions.claim(conn, task_id)["run_id"]
 
     refused = tools.call("kanban_complete", {"summary": "late"}, env=worker_env(db_path, task_id, old_run))

@@ -484,3 +484,54 @@ async def test_keys_that_do_not_apply_are_hidden(home, conn):
         assert not {"complete", "open_drawer", "edit_card"} & shown
         await pilot.press("c", "e", "enter")
         assert app.screen is app.board and isinstance(app.focused, CardList)
+
+
+# ---------------------------------------------------------------- stopping a real worker from the board
+
+@pytest.mark.slow
+@pytest.mark.parametrize("verb", ["block", "reclaim", "archive"])
+async def test_the_in_process_dispatcher_stops_the_worker_the_board_ended(board, verb):
+    import asyncio
+    import time
+
+    from kanban_tui.gateway import Gateway
+    from kanban_tui.kernel import procs
+    from kanban_tui.kernel.stopping import STOP_GRACE_SECONDS
+
+    # It ignores SIGTERM, so stopping it takes the whole grace: had any stop run on the UI's
+    # loop or in the board's write thread, they would be held up at least that long.
+    task = board.create("long job", [{"do": "ignore_term"}, {"do": "print", "text": "deaf"}, {"do": "hang"}],
+                        assignee="dev")
+    app = KanbanApp(Gateway(board.paths, board.config), start_dispatcher=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: board.task(task)["worker_pid"] is not None, timeout=20)
+        await until(pilot, lambda: "deaf" in board.paths.log_for(task).read_text(), timeout=10)
+        pid = board.task(task)["worker_pid"]
+        started_at = board.conn.execute("SELECT worker_started_at FROM tasks WHERE id = ?", (task,)).fetchone()[0]
+        await focus_in(pilot, "running", task)
+        stalls = [0.0]
+
+        async def watch_the_loop() -> None:  # the longest the UI's event loop went unserved
+            while True:
+                tick = time.monotonic()
+                await asyncio.sleep(0.01)
+                stalls.append(time.monotonic() - tick)
+
+        watcher = asyncio.create_task(watch_the_loop())
+        if verb == "block":
+            await pilot.press("b")
+            await answer(pilot, "hold on")
+        else:
+            await pilot.press("R" if verb == "reclaim" else "A", "y")
+        committed = time.monotonic()
+        await app.workers.wait_for_complete()
+        assert time.monotonic() - committed < STOP_GRACE_SECONDS  # the write thread never waits for the worker
+        await until(pilot, lambda: not procs.is_alive(pid, started_at), timeout=2.0)
+        assert time.monotonic() - committed < 2.0
+        await until(pilot, lambda: any(e["kind"] == "worker_stopped" for e in board.events(task)), timeout=2.0)
+        watcher.cancel()
+        assert max(stalls) < STOP_GRACE_SECONDS
+    outcome = {"block": "blocked"}.get(verb, "reclaimed")
+    assert board.outcomes(task)[0] == outcome
+    assert [e["payload"] for e in board.events(task) if e["kind"] == "worker_stopped"] == [
+        {"pid": pid, "signal": "SIGKILL"}]

@@ -15,6 +15,7 @@ from kanban_tui.app import KanbanApp
 from kanban_tui.config import Config, Profile
 from kanban_tui.gateway import Gateway
 from kanban_tui.kernel import transitions
+from kanban_tui.kernel.caller import Caller
 from kanban_tui.paths import Paths
 
 NOW = 1_700_000_000.0
@@ -41,11 +42,12 @@ def seed(conn) -> None:
     create("Write auth integration tests", 7000, assignee="qa-dev", tenant="auth-project", parents=[api])
     create("Raw idea: dark mode for the board", 5000, triage=True)
     run = transitions.claim(conn, schema, lock="l1", now=NOW - 900)["run_id"]
-    transitions.heartbeat(conn, schema, note="writing migrations", run_id=run, now=NOW - 60)
+    transitions.heartbeat(conn, schema, note="writing migrations", caller=Caller.worker(schema, run, "l1"),
+                          now=NOW - 60)
     for n, language in enumerate(("Spanish", "French")):
         task = create(f"Translate homepage to {language}", 3000 - n, assignee="translator", tenant="content-ops")
         run = transitions.claim(conn, task, lock=f"t{n}", now=NOW - 1500 + n)["run_id"]
-        transitions.heartbeat(conn, task, run_id=run, now=NOW - 30 - 900 * n)  # French has gone quiet
+        transitions.heartbeat(conn, task, caller=Caller.worker(task, run, f"t{n}"), now=NOW - 30 - 900 * n)  # French has gone quiet
     call = create("Transcribe Q3 customer call #1", 2900, assignee="transcriber", tenant="content-ops")
     transitions.claim(conn, call, lock="c1", now=NOW - 2400)  # never heard from since: stale
     create("Transcribe Q3 customer call #2", 2800, assignee="transcriber", tenant="content-ops")
@@ -61,7 +63,8 @@ def seed(conn) -> None:
     reset = create("Implement password reset flow", 1900, assignee="backend-dev", tenant="auth-project",
                    parents=[spec])
     run = transitions.claim(conn, reset, lock="r1", now=NOW - 1700)["run_id"]
-    transitions.block(conn, reset, reason="Review: reset link isn't single-use", run_id=run, now=NOW - 1200)
+    transitions.block(conn, reset, reason="Review: reset link isn't single-use", caller=Caller.worker(reset, run, "r1"),
+                      now=NOW - 1200)
     transitions.comment(conn, reset, "[bold]markup[/bold] and \x1b[31mescapes\x1b[0m stay inert", now=NOW - 1100)
     sku = create("Generate product description: SKU-1002", 1600, assignee="copywriter", tenant="content-ops")
     transitions.complete(conn, sku, summary="wrote 120 words; see t_deadbeef for the style guide",

@@ -14,6 +14,7 @@ from kanban_tui.cli.output import duration
 from kanban_tui.config import Config
 from kanban_tui.gateway import Gateway
 from kanban_tui.kernel import db, queries, transitions
+from kanban_tui.kernel.caller import Caller
 from kanban_tui.messages import BoardChanged
 from kanban_tui.screens.drawer import LOG_TAIL_BYTES, TaskDrawer, read_log_tail
 from kanban_tui.widgets.link_list import LinkList
@@ -75,12 +76,12 @@ def role_pipeline(conn) -> tuple[str, str]:
                               now=NOW + 1)["task_id"]
     run = transitions.claim(conn, spec, lock="lock-spec", now=NOW + 10)["run_id"]
     transitions.complete(conn, spec, summary="spec approved", metadata={"acceptance": ["expired token returns 410"]},
-                         run_id=run, now=NOW + 70)
+                         caller=Caller.worker(spec, run, "lock-spec"), now=NOW + 70)
     run = transitions.claim(conn, impl, lock="lock-impl-1", now=NOW + 100)["run_id"]
-    transitions.block(conn, impl, reason=REVIEW, run_id=run, now=NOW + 400)
+    transitions.block(conn, impl, reason=REVIEW, caller=Caller.worker(impl, run, "lock-impl-1"), now=NOW + 400)
     transitions.unblock(conn, impl, now=NOW + 500)
     run = transitions.claim(conn, impl, lock="lock-impl-2", now=NOW + 600)["run_id"]
-    transitions.complete(conn, impl, run_id=run, now=NOW + 1500,
+    transitions.complete(conn, impl, caller=Caller.worker(impl, run, "lock-impl-2"), now=NOW + 1500,
                          summary="added zxcvbn strength check, reset tokens are now single-use",
                          metadata={"tests_run": 11, "review_iteration": 2})
     return spec, impl

@@ -71,7 +71,7 @@ async def test_board_tail_shows_history_and_appends_live(home, conn):
         await settle(pilot)
         assert log_lines(app) == [
             '[22:13:20] t_00010000 created (@translator) {"status": "ready", "assignee": "translator", "parents": []}',
-            '[22:14:21] t_00010000 claimed (@translator) {"run_id": 1, "lock": "lock-1", "expires": 1700000961.0}',
+            '[22:14:21] t_00010000 claimed (@translator) {"run_id": 1, "expires": 1700000961.0}',
         ]
         other = transitions.create(conn, "Transcribe call #1", now=NOW + 62)["task_id"]
         transitions.complete(conn, task, summary="translated 4 pages", now=NOW + 63)

@@ -13,27 +13,33 @@ Each attempt is a list of steps, run in order:
   {"do": "ignore_term"}                       SIGTERM does nothing from now on
   {"do": "exit", "code": 3}                   leave without reporting
   {"do": "kill_self", "signal": "SIGKILL"}
+  {"do": "run", "argv": ["complete", "{task}"], "drop_env": ["KANBAN_RUN_ID"]}
+                                              `kanban-tui ARGV` as the agent's shell would run it
+  {"do": "mcp", "tool": "kanban_complete", "args": {...}, "drop_env": [...]}
+                                              one call through a `kanban-tui mcp` child
 
 Before its steps a worker saves its context to <workspace>/context-<run_id>.md and appends a
-line to $WORKER_TRACE (if set): {"task_id", "run_id", "pid", "event": "start"|"end", "t"}.
+line to $WORKER_TRACE (if set): {"task_id", "run_id", "pid", "event": "start"|"end", "t"}; `run`
+and `mcp` steps add {"event": "ran", "code": exit code} or {"event": "ran", "result": {...}}.
 """
 
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 
 from kanban_tui import tools
 
 
-def trace(event: str) -> None:
+def trace(event: str, **extra) -> None:
     path = os.environ.get("WORKER_TRACE")
     if not path:
         return
     line = json.dumps({"task_id": os.environ["KANBAN_TASK"], "run_id": int(os.environ["KANBAN_RUN_ID"]),
                        "profile": os.environ["KANBAN_PROFILE"], "pid": os.getpid(), "event": event,
-                       "t": time.time()})
+                       "t": time.time(), **extra})
     with open(path, "a") as handle:
         handle.write(line + "\n")
 
@@ -68,8 +74,30 @@ def run_step(step: dict) -> None:
         os._exit(step.get("code", 0))
     elif action == "kill_self":
         os.kill(os.getpid(), getattr(signal, step.get("signal", "SIGKILL")))
+    elif action == "run":
+        argv = [arg.replace("{task}", os.environ["KANBAN_TASK"]) for arg in step["argv"]]
+        done = subprocess.run([sys.executable, "-m", "kanban_tui", *argv], env=_env(step), stdin=subprocess.DEVNULL)
+        trace("ran", code=done.returncode)
+    elif action == "mcp":
+        trace("ran", result=_mcp_call(step["tool"], step.get("args", {}), _env(step)))
     else:
         raise SystemExit(f"unknown step {action!r}")
+
+
+def _env(step: dict) -> dict:
+    return {key: value for key, value in os.environ.items() if key not in step.get("drop_env", ())}
+
+
+def _mcp_call(tool: str, args: dict, env: dict) -> dict:
+    import anyio
+    from mcp import Client, StdioServerParameters
+
+    async def session() -> dict:
+        params = StdioServerParameters(command=sys.executable, args=["-m", "kanban_tui", "mcp"], env=env)
+        async with Client(params) as client:
+            return json.loads((await client.call_tool(tool, args)).content[0].text)
+
+    return anyio.run(session)
 
 
 def main() -> None:
