@@ -56,7 +56,8 @@ def dispatch(args, session) -> int:
     from kanban_tui.kernel import dispatcher, lease
 
     conn, config = session.conn, session.config
-    options = {"max_spawn": args.max_spawn, "failure_limit": args.failure_limit}
+    # an operator's explicit tick: failed tasks are retried now, not at their retry times
+    options = {"max_spawn": args.max_spawn, "failure_limit": args.failure_limit, "wait_for_retries": False}
     holder = lease.local_holder()
     if args.dry_run:
         report = dispatcher.tick(conn, session.paths, config, dry_run=True, **options)

@@ -62,18 +62,21 @@ class LeaseLost(Exception):
 
 def tick(conn: Conn, paths: Paths, config: Config, *, now: float | None = None, dry_run: bool = False,
          max_spawn: int | None = None, failure_limit: int | None = None, workers: Workers | None = None,
-         keepalive: Callable[[], None] | None = None, holder: str | None = None) -> Report:
+         keepalive: Callable[[], None] | None = None, holder: str | None = None,
+         wait_for_retries: bool = True) -> Report:
     """One pass over the board; returns what it did (or, with dry_run, what it would do).
 
     `workers` carries the dispatcher's processes between ticks (a one-shot tick sees every
     worker as adopted); `keepalive` is called between slow steps and may raise LeaseLost.
     `now` pins the clock for stamps and comparisons (tests); by default each step reads it.
     `holder` names this dispatcher in its claim locks, so a successor can tell its orphans.
+    `wait_for_retries=False` (a one-shot `dispatch`, an operator's explicit tick) spawns failed
+    tasks without waiting for their retry times.
     """
     run = _Tick(conn, paths, config, now=now, dry_run=dry_run,
                 failure_limit=failure_limit or config.dispatch.failure_limit,
                 workers=workers if workers is not None else Workers(), keepalive=keepalive,
-                holder=holder or lease.local_holder())
+                holder=holder or lease.local_holder(), wait_for_retries=wait_for_retries)
     run.expired_leases()
     run.orphaned_claims()
     run.dead_workers()
@@ -87,8 +90,10 @@ def tick(conn: Conn, paths: Paths, config: Config, *, now: float | None = None, 
 
 class _Tick:
     def __init__(self, conn: Conn, paths: Paths, config: Config, *, now: float | None, dry_run: bool,
-                 failure_limit: int, workers: Workers, keepalive: Callable[[], None] | None, holder: str):
+                 failure_limit: int, workers: Workers, keepalive: Callable[[], None] | None, holder: str,
+                 wait_for_retries: bool):
         self.conn, self.paths, self.config = conn, paths, config
+        self.wait_for_retries = wait_for_retries
         self.holder = holder
         self.fixed_now = now
         self.dry_run = dry_run
@@ -108,55 +113,52 @@ class _Tick:
             f"WHERE t.status = 'running' {where} ORDER BY t.id", params).fetchall())
 
     def fail_run(self, task_id: str, run_id: int, outcome: str, error: str, payload: dict) -> None:
-        """Close the run through the circuit breaker; a failed task waits one interval."""
+        """Close the run through the circuit breaker; the task retries after `retry_delay`."""
+        self._breaker(task_id, lambda cap: transitions.end_run_failed(
+            self.conn, task_id, run_id, outcome, error=error, payload=payload,
+            failure_limit=self.failure_limit, retry_cap=cap, now=self.fixed_now))
+
+    def _breaker(self, task_id: str, end: Callable[[float], dict]) -> bool:
         try:
-            ended = transitions.end_run_failed(
-                self.conn, task_id, run_id, outcome, error=error, payload=payload,
-                failure_limit=self.failure_limit, now=self.fixed_now,
-                retry_after=self.now() + self.config.dispatch.interval_seconds)
+            ended = end(self.config.dispatch.interval_seconds)
         except Refused:  # the run ended on its own meanwhile (the worker completed or blocked)
-            return
+            return False
         if ended["outcome"] == "gave_up":
             self.report["auto_blocked"].append(task_id)
+        return True
 
-    # 1. expired leases: extend for a live worker that keeps heartbeating, else reclaim
+    # 1. expired leases: a worker this dispatcher sees alive keeps its claim however quiet it is
+    #    (max runtime bounds it; the card shows the stale heartbeat); a claim with no live worker
+    #    behind it is reclaimed and counts toward the breaker
     def expired_leases(self) -> None:
         ttl = self.config.dispatch.claim_ttl_seconds
         for row in self.running("AND t.claim_expires <= ?", (self.now(),)):
-            pid, started = row["worker_pid"], row["worker_started_at"]
-            alive = bool(pid) and self.workers.exit_of(pid, started) is None
-            if pid and not alive:
+            pid = row["worker_pid"]
+            if pid and self.workers.exit_of(pid, row["worker_started_at"]) is None:
+                if not self.dry_run:
+                    transitions.extend_lease(self.conn, row["id"], row["current_run_id"], ttl=ttl, now=self.fixed_now)
+                continue
+            if pid:
                 continue  # a dead worker: the next step records how it ended
-            heartbeating = (row["last_heartbeat_at"] is not None
-                            and row["last_heartbeat_at"] >= row["claim_expires"] - ttl)
-            if self.dry_run:
-                if not (alive and heartbeating):
-                    self.report["reclaimed"].append(row["id"])
-                continue
-            if alive and heartbeating:
-                transitions.extend_lease(self.conn, row["id"], row["current_run_id"], ttl=ttl, now=self.fixed_now)
-                continue
-            if alive:  # silent past its lease: stop it so the task never runs twice
-                procs.terminate(pid, started, grace=TERMINATE_GRACE_SECONDS)
-                self.workers.forget(pid)
-                self.keepalive()
-            try:
-                transitions.lease_expired(self.conn, row["id"], row["current_run_id"], now=self.fixed_now)
-            except Refused:
-                continue
-            self.report["reclaimed"].append(row["id"])
+            if self.dry_run or self._breaker(row["id"], lambda cap, row=row: transitions.lease_expired(
+                    self.conn, row["id"], row["current_run_id"], failure_limit=self.failure_limit,
+                    retry_cap=cap, now=self.fixed_now)):
+                self.report["reclaimed"].append(row["id"])
 
-    # 1b. claims a previous dispatcher made but died before starting their worker
+    # 1b. claims with no recorded worker: this dispatcher's own (its record_spawn failed: a tick
+    #     claims and records in one go, so any left at the next tick are orphans) at once, a
+    #     previous dispatcher's once that dispatcher's lease could have lapsed
     def orphaned_claims(self) -> None:
-        rows = self.running("AND t.worker_pid IS NULL AND t.claim_lock LIKE '%' || ? || '%' "
-                            "AND substr(t.claim_lock, 1, instr(t.claim_lock, ?) - 1) <> ? AND r.started_at <= ?",
+        rows = self.running("AND t.worker_pid IS NULL AND instr(t.claim_lock, ?) > 0 "
+                            "AND (substr(t.claim_lock, 1, instr(t.claim_lock, ?) - 1) = ? OR r.started_at <= ?)",
                             (CLAIM_LOCK_SEPARATOR, CLAIM_LOCK_SEPARATOR, self.holder, self.now() - lease.TTL_SECONDS))
         for row in rows:
             claimer = row["claim_lock"].split(CLAIM_LOCK_SEPARATOR)[0]
             self.report["crashed"].append(row["id"])
             if not self.dry_run:
-                self.fail_run(row["id"], row["current_run_id"], "crashed",
-                              f"dispatcher {claimer} stopped before starting a worker", {"pid": None})
+                error = ("the dispatcher could not record its worker" if claimer == self.holder
+                         else f"dispatcher {claimer} stopped before starting a worker")
+                self.fail_run(row["id"], row["current_run_id"], "crashed", error, {"pid": None})
 
     # 2. dead workers: our children with their exit status, others by fingerprint
     def dead_workers(self) -> None:
@@ -231,7 +233,7 @@ class _Tick:
             if command is None:
                 self.report["skipped_nonspawnable"].append(task["id"])
                 continue
-            if task["retry_after"] is not None and task["retry_after"] > now:
+            if self.wait_for_retries and task["retry_after"] is not None and task["retry_after"] > now:
                 continue
             profile = self.config.profile(assignee)
             profile_cap = profile.max_workers if profile else None

@@ -42,7 +42,7 @@ TASK_FIELDS = (
     "workspace_path", "created_by", "created_at", "started_at", "completed_at", "result",
     "skills", "parents", "children", "max_runtime_seconds", "idempotency_key",
     "consecutive_failures", "last_failure_error", "claim_expires", "last_heartbeat_at",
-    "worker_pid", "current_run_id",
+    "worker_pid", "current_run_id", "retry_at",
 )
 RUN_FIELDS = ("id", "task_id", "profile", "status", "outcome", "summary", "error", "metadata",
               "worker_pid", "started_at", "ended_at")
@@ -152,6 +152,8 @@ def task_dict(row: sqlite3.Row, parents: list[str] | None = None,
             out[field] = children or []
         elif field == "skills":
             out[field] = json.loads(row["skills"])
+        elif field == "retry_at":  # not before this time (unix seconds) does a failed task retry
+            out[field] = row["retry_after"]
         else:
             out[field] = row[field]
     return out

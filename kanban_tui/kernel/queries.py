@@ -25,7 +25,7 @@ T = TypeVar("T")
 IDS = "(SELECT value FROM json_each(?))"
 CARD_FIELDS = ("id", "title", "assignee", "status", "priority", "tenant", "created_at", "updated_at",
                "started_at", "claim_expires", "last_heartbeat_at", "worker_pid",
-               "consecutive_failures", "last_failure_error")
+               "consecutive_failures", "last_failure_error", "retry_after")
 NOTIFY_FIELDS = ("id", "task_id", "platform", "chat_id", "thread_id", "user_id", "created_at")
 EVENT_COLUMNS = "e.id, e.task_id, e.run_id, e.kind, e.payload, e.created_at"
 WARNING_KINDS_SQL = ", ".join(f"'{kind}'" for kind in WARNING_EVENT_KINDS)
@@ -296,6 +296,7 @@ _CARD_EXTRAS = (
     ("comment_count", "(SELECT count(*) FROM task_comments m WHERE m.task_id = t.id)"),
     ("latest_outcome", "r.outcome"),
     ("latest_summary", "r.summary"),
+    ("run_claim_expires", "r.claim_expires"),
     # the newest of completed/warning events: a warning unless a completion came after it
     ("warning", f"(SELECT nullif(w.kind, 'completed') FROM task_events w WHERE w.task_id = t.id "
                 f"AND w.kind IN ('completed', {WARNING_KINDS_SQL}) ORDER BY w.id DESC LIMIT 1)"),
@@ -311,6 +312,7 @@ def _card_dicts(cursor: sqlite3.Cursor, now: float) -> list[dict]:
     for card in cards:
         card["gave_up"] = card["latest_outcome"] == "gave_up"
         card["claim_expired"] = _claim_expired(card, now)
+        card["stale_heartbeat"] = _stale_heartbeat(card, now)
     return cards
 
 
@@ -336,6 +338,13 @@ def _claim_expired(card: dict, now: float) -> bool:
     return card["status"] == "running" and card["claim_expires"] is not None and card["claim_expires"] < now
 
 
+def _stale_heartbeat(card: dict, now: float) -> bool:
+    """The lease the worker earned (claim, heartbeats: the run's claim_expires) ran out, and only
+    the dispatcher's extension for a worker it sees alive keeps the claim."""
+    return (card["status"] == "running" and not card["claim_expired"]
+            and card["run_claim_expires"] is not None and card["run_claim_expires"] < now)
+
+
 def cards(conn: Conn, task_ids: Iterable[str], *, now: float | None = None) -> list[dict]:
     """Board cards for just these tasks (in the given order, unknown ids left out).
 
@@ -357,7 +366,8 @@ def board_snapshot(conn: Conn, *, per_column: int = 200, search: str | None = No
                    now: float | None = None) -> dict:
     """{counts, columns, cursor} for the six board columns, filtered; cards carry their extras.
 
-    `claim_expired` on a card marks a running task whose lease ran out before `now` (a ghost).
+    `claim_expired` on a card marks a running task whose lease ran out before `now` (a ghost);
+    `stale_heartbeat` one whose worker stopped heartbeating but is alive (its lease is extended).
     """
     now = _clock(now)
     where, params = _task_filter(search, tenant, assignee)
