@@ -279,8 +279,13 @@ class _Tick:
             transitions.record_spawn(self.conn, task_id, run_id, pid=proc.pid,
                                      started_at=procs.start_time(proc.pid), workspace=str(workspace),
                                      managed=managed, now=self.fixed_now)
-        except Refused:
-            pass  # a quick worker already finished its run; it is reaped once it exits
+        except Refused:  # an operator ended the run meanwhile: the worker never runs
+            spawn.cancel(proc)
+            return None
+        except BaseException:  # the record failed (a full disk): the worker never runs; the
+            spawn.cancel(proc)  # claim is an orphan that the next tick ends at once
+            raise
+        spawn.release(proc)
         self.keepalive()
         return str(workspace)
 

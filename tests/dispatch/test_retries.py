@@ -55,3 +55,10 @@ def test_one_shot_dispatch_ignores_retry_times(board):
     assert second["auto_blocked"] == [task]
     assert board.kinds(task, skip=()) == ["created", "claimed", "spawn_failed", "claimed", "gave_up"]
 
+
+def test_spawned_precedes_the_end_of_a_run_that_ends_at_once(board):
+    tasks = [board.create(f"instant {n}", complete("done before you blinked"), assignee="dev") for n in range(8)]
+    board.start()
+    board.wait_for(lambda: all(board.status(t) == "done" for t in tasks), timeout=30, what="every card")
+    for task in tasks:
+        assert board.kinds(task, skip=("heartbeat", "commented")) == ["created", "claimed", "spawned", "completed"]
