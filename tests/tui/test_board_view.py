@@ -161,7 +161,7 @@ async def test_columns_page_in_more_cards_on_scroll(home, conn):
         await settle(pilot)
         ready = app.board.lists["ready"]
         assert len(ready.cards) == PAGE and ready.total == PAGE + 30
-        assert "+30 more" in shown_lines(ready)[-1] or ready.max_scroll_y > 0
+        assert ready._rows[-1].label == "+30 more ↓"  # the column's last row says what is not loaded yet
         await pilot.press("3", "end")
         await until(pilot, lambda: len(ready.cards) == PAGE + 30)
 
