@@ -125,9 +125,10 @@ def gc(args, session) -> int:
 
 
 def doctor(args, session) -> int:
-    from kanban_tui.kernel.doctor import check
+    from kanban_tui.kernel.doctor import check, wal_problems
 
-    problems = check(session.conn)
+    # before opening, and instead of it: opening would put a fresh, empty WAL beside a live board
+    problems = wal_problems(session.paths.db) or check(session.conn)
     if args.json:
         output.emit_json(problems)
     elif problems:

@@ -33,6 +33,8 @@ WAKE_POLL_SECONDS = 0.05       # how often the leader looks at PRAGMA data_versi
 OBSERVER_POLL_SECONDS = 0.5    # how often an observer tries to take the lease
 ADOPTED_SWEEP_SECONDS = 0.5    # fingerprint checks when pidfd_open is unavailable
 ERROR_BACKOFF_SECONDS = 1.0
+CHECKPOINT_IDLE_SECONDS = 0.5  # the leader checkpoints the WAL once the board was quiet this long,
+CHECKPOINT_EVERY_SECONDS = 10.0  # and at least this often while it keeps changing
 LOG_TAIL_BYTES = 4096
 # A dispatcher's claim lock is "<holder>/<random>"; a CLI or human claim has no holder part.
 CLAIM_LOCK_SEPARATOR = "/"
@@ -396,6 +398,8 @@ class Dispatcher:
         self._version: int | None = None
         self._woken = False
         self._registered: dict[int, int] = {}
+        self._changed_at: float | None = None  # the board changed since the last checkpoint
+        self._checkpointed_at = 0.0
 
     # -- public surface ---------------------------------------------------------------
 
@@ -490,6 +494,7 @@ class Dispatcher:
         if version != self._version:
             self._version = version
             self._woken = True
+            self._changed_at = now
         if self._nudged.is_set():
             self._nudged.clear()
             self._woken = True
@@ -500,10 +505,22 @@ class Dispatcher:
             self._woken = False
             self._tick(conn)
             now = time.monotonic()
+            self._changed_at = now  # a tick writes (at least its lease row)
         waits = [WAKE_POLL_SECONDS, self._next_tick_at - now, self._renewed_at + lease.RENEW_SECONDS - now]
         if self._deadline is not None:
             waits.append(self._deadline - now)
+        self._checkpoint(conn, now)
         return max(0.0, min(waits))
+
+    def _checkpoint(self, conn: Conn, now: float) -> None:
+        """Move acknowledged writes from the WAL into the database file when the board goes quiet
+        (or every few seconds while it is busy), so they survive the loss of the WAL."""
+        if self._changed_at is None:
+            return
+        if now - self._changed_at >= CHECKPOINT_IDLE_SECONDS or now - self._checkpointed_at >= CHECKPOINT_EVERY_SECONDS:
+            db.checkpoint(conn)
+            self._changed_at = None
+            self._checkpointed_at = now
 
     def _tick(self, conn: Conn) -> None:
         settings = self.config.dispatch
