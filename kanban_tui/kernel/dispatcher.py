@@ -32,7 +32,9 @@ TERM_SETTLE_SECONDS = 0.5
 WAKE_POLL_SECONDS = 0.05       # how often the leader looks at PRAGMA data_version
 OBSERVER_POLL_SECONDS = 0.5    # how often an observer tries to take the lease
 ADOPTED_SWEEP_SECONDS = 0.5    # fingerprint checks when pidfd_open is unavailable
-ERROR_BACKOFF_SECONDS = 1.0
+ERROR_BACKOFF_SECONDS = 1.0  # after a failed step (a full disk, say), doubling up to
+ERROR_BACKOFF_MAX_SECONDS = 8.0  # this while the failures go on
+ERROR_REPEAT_SECONDS = 60.0  # an error identical to the last one is reported once per this
 CHECKPOINT_IDLE_SECONDS = 0.5  # the leader checkpoints the WAL once the board was quiet this long,
 CHECKPOINT_EVERY_SECONDS = 10.0  # and at least this often while it keeps changing
 LOG_TAIL_BYTES = 4096
@@ -378,6 +380,7 @@ class Dispatcher:
         self.holder = holder or lease.local_holder()
         self.on_tick = on_tick
         self.on_error = on_error
+        self._repeats = _Repeats(ERROR_REPEAT_SECONDS)
         self._workers = Workers(wakeups=True, settle_seconds=TERM_SETTLE_SECONDS)
         self._stopping = threading.Event()
         self._nudged = threading.Event()
@@ -444,16 +447,22 @@ class Dispatcher:
             return
         selector = selectors.DefaultSelector()
         selector.register(self._wake_read, selectors.EVENT_READ)
+        failures = 0
         try:
             while not self._stopping.is_set():
                 try:
                     timeout = self._step(conn)
+                    failures = 0
                 except LeaseLost:
                     self._demote()
                     timeout = 0.0
-                except Exception as exc:  # keep dispatching: report and retry shortly
+                except Exception as exc:  # keep dispatching: report, back off, try again
+                    failures += 1
                     self._error(exc)
-                    timeout = ERROR_BACKOFF_SECONDS
+                    # not self._wait: a dead worker's pidfd stays readable until a tick records it,
+                    # so waiting on it would retry (and log) in a tight loop
+                    self._stopping.wait(min(ERROR_BACKOFF_MAX_SECONDS, ERROR_BACKOFF_SECONDS * 2 ** (failures - 1)))
+                    continue
                 self._wait(selector, timeout)
         finally:
             self._shutdown(conn, selector)
@@ -617,7 +626,32 @@ class Dispatcher:
             self._status.update(fields)
 
     def _error(self, exc: BaseException) -> None:
+        text = self._repeats.admit(str(exc), time.monotonic())
+        if text is None:
+            return
+        if text != str(exc):
+            exc = KanbanError(text)
         if self.on_error is not None:
             self.on_error(exc)
             return
         log.error("dispatcher: %s", exc, exc_info=not isinstance(exc, KanbanError))
+
+
+class _Repeats:
+    """Lets an error identical to the previous one through once per window, then says how often
+    it recurred meanwhile (a dispatcher on a full disk fails the same way many times a second)."""
+
+    def __init__(self, window: float):
+        self.window = window
+        self.last: str | None = None
+        self.since = 0.0
+        self.count = 0
+
+    def admit(self, message: str, now: float) -> str | None:
+        if message == self.last and now - self.since < self.window:
+            self.count += 1
+            return None
+        note = (f" (repeated {self.count} more times in {now - self.since:.0f}s)"
+                if message == self.last and self.count else "")
+        self.last, self.since, self.count = message, now, 0
+        return message + note

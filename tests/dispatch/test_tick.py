@@ -367,3 +367,13 @@ def test_a_claim_orphaned_by_a_dead_dispatcher_is_crashed_not_stranded(board):
     assert board.outcomes(orphan) == ["crashed"]
     assert "gone-host:4242 stopped before starting a worker" in board.task(orphan)["last_failure_error"]
     assert board.status(by_hand) == "running"
+
+
+def test_this_dispatchers_own_claim_without_a_worker_is_ended_at_the_next_tick(board):
+    """What a failed record_spawn (a full disk) leaves: our claim, no worker. Not a lease later."""
+    task = board.create("record failed", complete("done"), assignee="dev", now=N)
+    transitions.claim(board.conn, task, lock="this-host:1/0a1b2c", now=N)
+    report = tick(board.conn, board.paths, board.config, now=N + 0.1, holder="this-host:1")
+    assert report["crashed"] == [task] and report["spawned"] == []
+    assert board.task(task)["last_failure_error"] == "the dispatcher could not record its worker"
+    assert board.status(task) == "ready" and board.task(task)["retry_at"] > N + 0.1
