@@ -110,8 +110,10 @@ def _describe(report: dict, dry_run: bool, *, skipped: bool = True) -> list[str]
 def dispatch_only(args, session) -> int:
     from kanban_tui.kernel.dispatcher import Dispatcher
 
+    from kanban_tui.kernel import db
+
     config = session.config  # a malformed config or unusable DB fails here: one line, exit 1
-    session.open()
+    db.check_writable(session.open(), session.paths.db)
     session.close()
     log = _HeadlessLog()
     runner = Dispatcher(session.paths, config, on_tick=log.tick, on_error=log.error)

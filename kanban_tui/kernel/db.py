@@ -84,6 +84,17 @@ def connect(path: str | os.PathLike, *, migrate: bool = True) -> sqlite3.Connect
     return conn
 
 
+def check_writable(conn: sqlite3.Connection, path: str | os.PathLike) -> None:
+    """Refuse a board this process can read but not write (a read-only file, say) up front."""
+    def probe(c: sqlite3.Connection) -> None:  # a write that changes nothing (BEGIN alone is not refused)
+        c.execute("UPDATE schema_migrations SET version = version WHERE 0")
+
+    try:
+        write(conn, probe)
+    except sqlite3.Error as exc:
+        raise StorageError(f"{path}: cannot write the database ({exc})") from None
+
+
 def checkpoint(conn: sqlite3.Connection) -> None:
     """Copy committed WAL frames into the database file (PASSIVE: never waits for, nor blocks, others)."""
     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()

@@ -1,4 +1,4 @@
-"""A board that cannot be written while running (a full disk).
+"""A board that cannot be written: at start (exit 1, one line) and while running (a full disk).
 
 The faults are real: a read-only bind mount of the database file and a small tmpfs filled up
 (both need root: mount), or a 0444 file when not root. Nothing in the kernel is mocked.
@@ -28,6 +28,46 @@ def mounted(*argv: str, target):
         yield
     finally:
         subprocess.run(["umount", "-l", str(target)], check=True)
+
+
+def dispatch_only(home, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([PYTHON, "-m", "kanban_tui", "--home", str(home), *extra, "--dispatch-only"],
+                          capture_output=True, text=True, timeout=20)
+
+
+@contextlib.contextmanager
+def read_only(path):
+    if not ROOT:  # a plain permission suffices when the kernel will not override it
+        path.chmod(0o444)
+        yield
+        return
+    with mounted("--bind", str(path), target=path):
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], check=True)
+        yield
+
+
+def test_dispatch_only_on_a_read_only_database_exits_1_with_one_line(home):
+    db.connect(home.db).close()
+    with read_only(home.db):
+        done = dispatch_only(home.home)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"kanban-tui: {home.db}: cannot write the database "
+                                        "(attempt to write a readonly database)"]
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_bytes(b"not a database at all" * 100), "not an SQLite database (refusing to touch it)"),
+    (lambda p: p.mkdir(), "unusable database"),
+    (lambda p: (db.connect(p).execute("INSERT INTO schema_migrations VALUES (999, 'future', 0)"), None),
+     "is newer than this kanban-tui understands"),
+])
+def test_dispatch_only_on_an_unusable_database_exits_1_with_one_line(tmp_path, make, message):
+    path = tmp_path / "board.db"
+    make(path)
+    done = dispatch_only(tmp_path / "home", "--db", str(path))
+    assert done.returncode == 1, done.stderr
+    assert len(done.stderr.splitlines()) == 1 and message in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.skipif(not ROOT, reason="needs root to mount a small tmpfs")
