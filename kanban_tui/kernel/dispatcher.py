@@ -1,5 +1,5 @@
-"""The dispatcher (SPEC 7): `tick()` does one pass over the board; `Dispatcher` runs ticks on a
-thread while it holds the leader lease.
+"""The dispatcher (README "Running the dispatcher"): `tick()` does one pass over the board;
+`Dispatcher` runs ticks on a thread while it holds the leader lease.
 
 A tick, in order: expired leases, dead workers, max runtime, recompute ready, then claim and
 spawn ready assigned tasks by priority and age within the caps (which `transitions.claim`

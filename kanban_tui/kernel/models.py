@@ -143,7 +143,7 @@ def dumps(value: Any) -> str | None:
 
 def task_dict(row: sqlite3.Row, parents: list[str] | None = None,
               children: list[str] | None = None) -> dict:
-    """A task row as the JSON object of SPEC 8."""
+    """A task row as the JSON object `show --json` and `list --json` print."""
     out = {}
     for field in TASK_FIELDS:
         if field == "parents":

@@ -120,7 +120,7 @@ def _task_row(conn: Conn, task_id: str) -> dict:
 
 
 def get_task(conn: Conn, task_id: str) -> dict:
-    """The task JSON (SPEC 8) of a full id, with its parent and child ids."""
+    """The task JSON (models.task_dict) of a full id, with its parent and child ids."""
     return in_snapshot(conn, lambda c: _task_dicts(c, [_task_row(c, task_id)])[0])
 
 
@@ -232,7 +232,7 @@ def _select_events(conn: Conn, *, task_id: str | None, after: int, limit: int | 
 def events(conn: Conn, task_id: str | None = None, *, after: int = 0, limit: int | None = None,
            kinds: Iterable[str] | None = None, tenant: str | None = None,
            assignee: str | None = None) -> list[dict]:
-    """Events (SPEC 8 shape) with id > after, oldest first; tenant/assignee are the task's."""
+    """Events (models.event_dict shape) with id > after, oldest first; tenant/assignee are the task's."""
     return _event_dicts(_select_events(conn, task_id=task_id, after=after, limit=limit, kinds=kinds,
                                        tenant=tenant, assignee=assignee, with_assignee=False))
 

@@ -1,4 +1,5 @@
-"""Everything needed to start one worker process (SPEC 6): workspace, argv, env, log, exec.
+"""Everything needed to start one worker process: workspace, argv, env, log, exec (what a worker
+receives is in the README, "Workers: make any agent a worker").
 
 No database access: the dispatcher claims, then calls these, then records the pid.
 """

@@ -1,4 +1,4 @@
-"""`--json` shapes of SPEC 8: exact key sets, unix-second times, text carried verbatim."""
+"""`--json` shapes: exact key sets, unix-second times, text carried verbatim."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The four stories of STORIES.md, end to end: a real dispatcher, real worker processes that
+"""The four stories of the README's tutorial, end to end: a real dispatcher, real worker processes that
 talk to the board only through the worker tools, and an operator acting through the kernel."""
 
 from __future__ import annotations
