@@ -1,4 +1,4 @@
-"""`<home>/config.yaml` -> typed settings (SPEC 10).
+"""`<home>/config.yaml` -> typed settings (README "Configuration").
 
 Every problem is one line naming the file, the line and the dotted key, and all of a file's
 problems are reported together (ConfigError.problems). Unknown keys are errors, never

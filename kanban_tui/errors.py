@@ -1,6 +1,6 @@
 """Errors every door (CLI, tools, TUI, dispatcher) turns into a one-line message.
 
-`exit_code` follows SPEC 8: 2 for what was typed wrong, 1 for what the board refuses.
+`exit_code` follows README "Command line": 2 for what was typed wrong, 1 for what the board refuses.
 """
 
 

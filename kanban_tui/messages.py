@@ -6,7 +6,7 @@ from textual.message import Message
 
 
 class BoardChanged(Message):
-    """New events were committed. `events` are event dicts (SPEC 8), oldest first."""
+    """New events were committed. `events` are event dicts (models.event_dict), oldest first."""
 
     def __init__(self, events: list[dict], cursor: int, task_ids: frozenset[str]):
         super().__init__()

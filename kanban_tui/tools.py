@@ -1,4 +1,4 @@
-"""The worker tools (SPEC 6): JSON schemas plus `call(name, args)` -> a JSON-ready dict.
+"""The worker tools (README "Workers"): JSON schemas plus `call(name, args)` -> a JSON-ready dict.
 
 This is the only way a worker changes the board; the shell (`kanban-tui tool`) and MCP
 (`kanban-tui mcp`) surfaces are thin wrappers around `call`. Every answer is

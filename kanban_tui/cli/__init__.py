@@ -1,4 +1,4 @@
-"""`kanban-tui [verb]`: the scriptable door into the kernel (SPEC 8).
+"""`kanban-tui [verb]`: the scriptable door into the kernel (README "Command line").
 
 Verbs live in the modules of VERB_MODULES. Each has `register(subparsers)`, which adds its
 subparsers and points them at handlers with `parser.set_defaults(handler=fn)`;

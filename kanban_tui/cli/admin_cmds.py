@@ -133,9 +133,10 @@ def gc(args, session) -> int:
 
 
 def doctor(args, session) -> int:
-    from kanban_tui.kernel.doctor import check
+    from kanban_tui.kernel.doctor import check, wal_problems
 
-    problems = check(session.conn) + _config_problems(session)
+    # before opening, and instead of it: opening would put a fresh, empty WAL beside a live board
+    problems = wal_problems(session.paths.db) or check(session.conn) + _config_problems(session)
     if args.json:
         output.emit_json(problems)
     elif problems:

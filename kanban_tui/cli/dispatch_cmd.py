@@ -57,7 +57,8 @@ def dispatch(args, session) -> int:
     from kanban_tui.kernel import dispatcher, lease
 
     conn, config = session.conn, session.config
-    options = {"max_spawn": args.max_spawn, "failure_limit": args.failure_limit}
+    # an operator's explicit tick: failed tasks are retried now, not at their retry times
+    options = {"max_spawn": args.max_spawn, "failure_limit": args.failure_limit, "wait_for_retries": False}
     holder = lease.local_holder()
     if args.dry_run:
         report = dispatcher.tick(conn, session.paths, config, dry_run=True, **options)
@@ -110,8 +111,10 @@ def _describe(report: dict, dry_run: bool, *, skipped: bool = True) -> list[str]
 def dispatch_only(args, session) -> int:
     from kanban_tui.kernel.dispatcher import Dispatcher
 
+    from kanban_tui.kernel import db
+
     config = session.config  # a malformed config or unusable DB fails here: one line, exit 1
-    session.open()
+    db.check_writable(session.open(), session.paths.db)
     session.close()
     log = _HeadlessLog()
     runner = Dispatcher(session.paths, config, on_tick=log.tick, on_error=log.error)

@@ -47,7 +47,9 @@ class Session:
 
     def close(self) -> None:
         if self._conn is not None:
-            self._conn.close()
+            from kanban_tui.kernel import db
+
+            db.close(self._conn, self.paths.db)
             self._conn = None
 
     def task_id(self, text: str) -> str:

@@ -1,7 +1,7 @@
 """The demo's cards and what each card's worker does: one table, read by the seeding and by
 the workers (a worker finds its script by its task's title).
 
-The four stories of STORIES.md are seeded with their titles, tenants, assignees, priorities,
+The four stories of the README's tutorial are seeded with their titles, tenants, assignees, priorities,
 parents and bodies; three extra cards show a fan-out (an orchestrator files follow-ups), a
 hang past max runtime, and the demo operator that answers a review block.
 """

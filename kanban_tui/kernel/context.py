@@ -1,4 +1,4 @@
-"""worker_context: the markdown a worker reads before it starts on a task (SPEC 6).
+"""worker_context: the markdown a worker reads before it starts on a task (README "Workers").
 
 Everything stored by people or agents is capped per field with a visible note, so one huge
 body or summary cannot crowd out the rest, and the comment thread is framed as data.

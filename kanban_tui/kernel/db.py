@@ -22,6 +22,10 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
 # After the busy timeout, keep retrying (with jitter) for this long before giving up.
 RETRY_DEADLINE_SECONDS = 30.0
+# SQLite's automatic checkpoint is off (it ran inside whichever commit crossed its threshold,
+# some claims among them): the leading dispatcher checkpoints when idle, and a CLI process on
+# its way out does when the WAL has grown past this, so the WAL stays bounded without one too.
+WAL_LIMIT_BYTES = 4 * 1024 * 1024
 
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -66,6 +70,8 @@ def connect(path: str | os.PathLike, *, migrate: bool = True) -> sqlite3.Connect
         _check_header(conn, path)
         retrying(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
         conn.execute("PRAGMA foreign_keys = ON")
         if migrate:
             migrate_db(conn)
@@ -76,6 +82,32 @@ def connect(path: str | os.PathLike, *, migrate: bool = True) -> sqlite3.Connect
             raise StorageError(f"{path}: the database stayed locked for too long") from None
         raise StorageError(f"{path}: unusable database ({exc})") from None
     return conn
+
+
+def check_writable(conn: sqlite3.Connection, path: str | os.PathLike) -> None:
+    """Refuse a board this process can read but not write (a read-only file, say) up front."""
+    def probe(c: sqlite3.Connection) -> None:  # a write that changes nothing (BEGIN alone is not refused)
+        c.execute("UPDATE schema_migrations SET version = version WHERE 0")
+
+    try:
+        write(conn, probe)
+    except sqlite3.Error as exc:
+        raise StorageError(f"{path}: cannot write the database ({exc})") from None
+
+
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy committed WAL frames into the database file (PASSIVE: never waits for, nor blocks, others)."""
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+
+def close(conn: sqlite3.Connection, path: str | os.PathLike) -> None:
+    """Close a short-lived process's connection, checkpointing first when the WAL has grown large."""
+    try:
+        if os.stat(f"{os.fspath(path)}-wal").st_size > WAL_LIMIT_BYTES:
+            checkpoint(conn)
+    except (OSError, sqlite3.Error):  # nothing to do, or it can wait for the next one
+        pass
+    conn.close()
 
 
 def retrying(fn: Callable[[], T], *, deadline: float = RETRY_DEADLINE_SECONDS) -> T:

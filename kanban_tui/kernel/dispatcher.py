@@ -1,5 +1,5 @@
-"""The dispatcher (SPEC 7): `tick()` does one pass over the board; `Dispatcher` runs ticks on a
-thread while it holds the leader lease.
+"""The dispatcher (README "Running the dispatcher"): `tick()` does one pass over the board;
+`Dispatcher` runs ticks on a thread while it holds the leader lease.
 
 A tick, in order: expired leases, dead workers, max runtime, recompute ready, then claim and
 spawn ready assigned tasks by priority and age within the caps (which `transitions.claim`
@@ -30,7 +30,11 @@ TERMINATE_GRACE_SECONDS = 5.0
 WAKE_POLL_SECONDS = 0.05       # how often the leader looks at PRAGMA data_version
 OBSERVER_POLL_SECONDS = 0.5    # how often an observer tries to take the lease
 ADOPTED_SWEEP_SECONDS = 0.5    # fingerprint checks when pidfd_open is unavailable
-ERROR_BACKOFF_SECONDS = 1.0
+ERROR_BACKOFF_SECONDS = 1.0  # after a failed step (a full disk, say), doubling up to
+ERROR_BACKOFF_MAX_SECONDS = 8.0  # this while the failures go on
+ERROR_REPEAT_SECONDS = 60.0  # an error identical to the last one is reported once per this
+CHECKPOINT_IDLE_SECONDS = 0.5  # the leader checkpoints the WAL once the board was quiet this long,
+CHECKPOINT_EVERY_SECONDS = 10.0  # and at least this often while it keeps changing
 LOG_TAIL_BYTES = 4096
 
 Conn = sqlite3.Connection
@@ -59,7 +63,7 @@ class LeaseLost(Exception):
 def tick(conn: Conn, paths: Paths, config: Config, *, now: float | None = None, dry_run: bool = False,
          max_spawn: int | None = None, failure_limit: int | None = None, workers: Workers | None = None,
          keepalive: Callable[[], None] | None = None, holder: str | None = None,
-         stopper: Stopper | None = None) -> Report:
+         stopper: Stopper | None = None, wait_for_retries: bool = True) -> Report:
     """One pass over the board; returns what it did (or, with dry_run, what it would do).
 
     `workers` carries the dispatcher's processes between ticks (a one-shot tick sees every
@@ -68,11 +72,13 @@ def tick(conn: Conn, paths: Paths, config: Config, *, now: float | None = None, 
     `holder` names this dispatcher as its runs' claimer, so a successor can tell its orphans.
     `stopper` carries the leader's stops of marked workers between ticks; without one (a one-shot
     tick) the tick waits for its stops to finish.
+    `wait_for_retries=False` (a one-shot `dispatch`, an operator's explicit tick) spawns failed
+    tasks without waiting for their retry times.
     """
     run = _Tick(conn, paths, config, now=now, dry_run=dry_run,
                 failure_limit=failure_limit or config.dispatch.failure_limit,
                 workers=workers if workers is not None else Workers(), keepalive=keepalive,
-                holder=holder or lease.local_holder())
+                holder=holder or lease.local_holder(), wait_for_retries=wait_for_retries)
     if not dry_run:
         _stop_marked(conn, stopper)
     run.expired_leases()
@@ -98,8 +104,10 @@ def _stop_marked(conn: Conn, stopper: Stopper | None) -> None:
 
 class _Tick:
     def __init__(self, conn: Conn, paths: Paths, config: Config, *, now: float | None, dry_run: bool,
-                 failure_limit: int, workers: Workers, keepalive: Callable[[], None] | None, holder: str):
+                 failure_limit: int, workers: Workers, keepalive: Callable[[], None] | None, holder: str,
+                 wait_for_retries: bool):
         self.conn, self.paths, self.config = conn, paths, config
+        self.wait_for_retries = wait_for_retries
         self.holder = holder
         self.fixed_now = now
         self.dry_run = dry_run
@@ -119,54 +127,51 @@ class _Tick:
             f"WHERE t.status = 'running' {where} ORDER BY t.id", params).fetchall())
 
     def fail_run(self, task_id: str, run_id: int, outcome: str, error: str, payload: dict) -> None:
-        """Close the run through the circuit breaker; a failed task waits one interval."""
+        """Close the run through the circuit breaker; the task retries after `retry_delay`."""
+        self._breaker(task_id, lambda cap: transitions.end_run_failed(
+            self.conn, task_id, run_id, outcome, error=error, payload=payload,
+            failure_limit=self.failure_limit, retry_cap=cap, now=self.fixed_now))
+
+    def _breaker(self, task_id: str, end: Callable[[float], dict]) -> bool:
         try:
-            ended = transitions.end_run_failed(
-                self.conn, task_id, run_id, outcome, error=error, payload=payload,
-                failure_limit=self.failure_limit, now=self.fixed_now,
-                retry_after=self.now() + self.config.dispatch.interval_seconds)
+            ended = end(self.config.dispatch.interval_seconds)
         except Refused:  # the run ended on its own meanwhile (the worker completed or blocked)
-            return
+            return False
         if ended["outcome"] == "gave_up":
             self.report["auto_blocked"].append(task_id)
+        return True
 
-    # 1. expired leases: extend for a live worker that keeps heartbeating, else reclaim
+    # 1. expired leases: a worker this dispatcher sees alive keeps its claim however quiet it is
+    #    (max runtime bounds it; the card shows the stale heartbeat); a claim with no live worker
+    #    behind it is reclaimed and counts toward the breaker
     def expired_leases(self) -> None:
         ttl = self.config.dispatch.claim_ttl_seconds
         for row in self.running("AND t.claim_expires <= ?", (self.now(),)):
-            pid, started = row["worker_pid"], row["worker_started_at"]
-            alive = bool(pid) and self.workers.exit_of(pid, started) is None
-            if pid and not alive:
+            pid = row["worker_pid"]
+            if pid and self.workers.exit_of(pid, row["worker_started_at"]) is None:
+                if not self.dry_run:
+                    transitions.extend_lease(self.conn, row["id"], row["current_run_id"], ttl=ttl, now=self.fixed_now)
+                continue
+            if pid:
                 continue  # a dead worker: the next step records how it ended
-            heartbeating = (row["last_heartbeat_at"] is not None
-                            and row["last_heartbeat_at"] >= row["claim_expires"] - ttl)
-            if self.dry_run:
-                if not (alive and heartbeating):
-                    self.report["reclaimed"].append(row["id"])
-                continue
-            if alive and heartbeating:
-                transitions.extend_lease(self.conn, row["id"], row["current_run_id"], ttl=ttl, now=self.fixed_now)
-                continue
-            if alive:  # silent past its lease: stop it so the task never runs twice
-                procs.terminate(pid, started, grace=TERMINATE_GRACE_SECONDS)
-                self.workers.forget(pid)
-                self.keepalive()
-            try:
-                transitions.lease_expired(self.conn, row["id"], row["current_run_id"], now=self.fixed_now)
-            except Refused:
-                continue
-            self.report["reclaimed"].append(row["id"])
+            if self.dry_run or self._breaker(row["id"], lambda cap, row=row: transitions.lease_expired(
+                    self.conn, row["id"], row["current_run_id"], failure_limit=self.failure_limit,
+                    retry_cap=cap, now=self.fixed_now)):
+                self.report["reclaimed"].append(row["id"])
 
-    # 1b. claims a previous dispatcher made but died before starting their worker
+    # 1b. claims with no recorded worker: this dispatcher's own (its record_spawn failed: a tick
+    #     claims and records in one go, so any left at the next tick are orphans) at once, a
+    #     previous dispatcher's once that dispatcher's lease could have lapsed
     def orphaned_claims(self) -> None:
-        rows = self.running("AND t.worker_pid IS NULL AND r.claimer IS NOT NULL AND r.claimer <> ? "
-                            "AND r.started_at <= ?", (self.holder, self.now() - lease.TTL_SECONDS))
+        rows = self.running("AND t.worker_pid IS NULL AND r.claimer IS NOT NULL "
+                            "AND (r.claimer = ? OR r.started_at <= ?)", (self.holder, self.now() - lease.TTL_SECONDS))
         for row in rows:
             claimer = row["claimer"]
             self.report["crashed"].append(row["id"])
             if not self.dry_run:
-                self.fail_run(row["id"], row["current_run_id"], "crashed",
-                              f"dispatcher {claimer} stopped before starting a worker", {"pid": None})
+                error = ("the dispatcher could not record its worker" if claimer == self.holder
+                         else f"dispatcher {claimer} stopped before starting a worker")
+                self.fail_run(row["id"], row["current_run_id"], "crashed", error, {"pid": None})
 
     # 2. dead workers: our children with their exit status, others by fingerprint
     def dead_workers(self) -> None:
@@ -239,7 +244,7 @@ class _Tick:
             if command is None:
                 self.report["skipped_nonspawnable"].append(task["id"])
                 continue
-            if task["retry_after"] is not None and task["retry_after"] > now:
+            if self.wait_for_retries and task["retry_after"] is not None and task["retry_after"] > now:
                 continue
             profile = self.config.profile(assignee)
             profile_cap = profile.max_workers if profile else None
@@ -284,8 +289,13 @@ class _Tick:
             transitions.record_spawn(self.conn, task_id, run_id, pid=proc.pid,
                                      started_at=procs.start_time(proc.pid), workspace=str(workspace),
                                      managed=managed, now=self.fixed_now)
-        except Refused:
-            pass  # a quick worker already finished its run; it is reaped once it exits
+        except Refused:  # an operator ended the run meanwhile: the worker never runs
+            spawn.cancel(proc)
+            return None
+        except BaseException:  # the record failed (a full disk): the worker never runs; the
+            spawn.cancel(proc)  # claim is an orphan that the next tick ends at once
+            raise
+        spawn.release(proc)
         self.keepalive()
         return str(workspace)
 
@@ -382,6 +392,7 @@ class Dispatcher:
         self.holder = holder or lease.local_holder()
         self.on_tick = on_tick
         self.on_error = on_error
+        self._repeats = _Repeats(ERROR_REPEAT_SECONDS)
         self._workers = Workers(wakeups=True)
         self._stopper = Stopper()
         self._stopping = threading.Event()
@@ -403,6 +414,8 @@ class Dispatcher:
         self._version: int | None = None
         self._woken = False
         self._registered: dict[int, int] = {}
+        self._changed_at: float | None = None  # the board changed since the last checkpoint
+        self._checkpointed_at = 0.0
 
     # -- public surface ---------------------------------------------------------------
 
@@ -447,16 +460,22 @@ class Dispatcher:
             return
         selector = selectors.DefaultSelector()
         selector.register(self._wake_read, selectors.EVENT_READ)
+        failures = 0
         try:
             while not self._stopping.is_set():
                 try:
                     timeout = self._step(conn)
+                    failures = 0
                 except LeaseLost:
                     self._demote()
                     timeout = 0.0
-                except Exception as exc:  # keep dispatching: report and retry shortly
+                except Exception as exc:  # keep dispatching: report, back off, try again
+                    failures += 1
                     self._error(exc)
-                    timeout = ERROR_BACKOFF_SECONDS
+                    # not self._wait: a dead worker's pidfd stays readable until a tick records it,
+                    # so waiting on it would retry (and log) in a tight loop
+                    self._stopping.wait(min(ERROR_BACKOFF_MAX_SECONDS, ERROR_BACKOFF_SECONDS * 2 ** (failures - 1)))
+                    continue
                 self._wait(selector, timeout)
         finally:
             self._shutdown(conn, selector)
@@ -497,6 +516,7 @@ class Dispatcher:
         if version != self._version:
             self._version = version
             self._woken = True
+            self._changed_at = now
         if self._nudged.is_set():
             self._nudged.clear()
             self._woken = True
@@ -507,13 +527,25 @@ class Dispatcher:
             self._woken = False
             self._tick(conn)
             now = time.monotonic()
+            self._changed_at = now  # a tick writes (at least its lease row)
         elif self._stopper.pending:
             self._stopper.poll(conn)
         waits = [WAKE_POLL_SECONDS, self._next_tick_at - now, self._renewed_at + lease.RENEW_SECONDS - now]
         for deadline in (self._deadline, self._stopper.next_check()):
             if deadline is not None:
                 waits.append(deadline - now)
+        self._checkpoint(conn, now)
         return max(0.0, min(waits))
+
+    def _checkpoint(self, conn: Conn, now: float) -> None:
+        """Move acknowledged writes from the WAL into the database file when the board goes quiet
+        (or every few seconds while it is busy), so they survive the loss of the WAL."""
+        if self._changed_at is None:
+            return
+        if now - self._changed_at >= CHECKPOINT_IDLE_SECONDS or now - self._checkpointed_at >= CHECKPOINT_EVERY_SECONDS:
+            db.checkpoint(conn)
+            self._changed_at = None
+            self._checkpointed_at = now
 
     def _tick(self, conn: Conn) -> None:
         settings = self.config.dispatch
@@ -607,7 +639,32 @@ class Dispatcher:
             self._status.update(fields)
 
     def _error(self, exc: BaseException) -> None:
+        text = self._repeats.admit(str(exc), time.monotonic())
+        if text is None:
+            return
+        if text != str(exc):
+            exc = KanbanError(text)
         if self.on_error is not None:
             self.on_error(exc)
             return
         log.error("dispatcher: %s", exc, exc_info=not isinstance(exc, KanbanError))
+
+
+class _Repeats:
+    """Lets an error identical to the previous one through once per window, then says how often
+    it recurred meanwhile (a dispatcher on a full disk fails the same way many times a second)."""
+
+    def __init__(self, window: float):
+        self.window = window
+        self.last: str | None = None
+        self.since = 0.0
+        self.count = 0
+
+    def admit(self, message: str, now: float) -> str | None:
+        if message == self.last and now - self.since < self.window:
+            self.count += 1
+            return None
+        note = (f" (repeated {self.count} more times in {now - self.since:.0f}s)"
+                if message == self.last and self.count else "")
+        self.last, self.since, self.count = message, now, 0
+        return message + note

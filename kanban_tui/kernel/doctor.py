@@ -7,7 +7,9 @@ integrity and foreign-key checks for files damaged or edited outside the kernel.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+from pathlib import Path
 from typing import Callable
 
 from kanban_tui.kernel import db, queries
@@ -23,6 +25,35 @@ def check(conn: Conn) -> list[str]:
         _done_without_completed_at, _stale_column_counts, _stop_marks_on_open_runs,
     ]
     return queries.in_snapshot(conn, lambda c: [line for fn in checks for line in fn(c)])
+
+
+def wal_problems(db_path: str | os.PathLike) -> list[str]:
+    """A board whose `-wal` file was deleted while processes still write to it: their writes go to
+    a file nobody else can see and are lost with them, unless one checkpoints first. Run this
+    before opening the board (opening creates a fresh, empty WAL). Linux (/proc) only."""
+    db_file = Path(db_path).resolve()
+    wal = f"{db_file}-wal"
+    if os.path.exists(wal) or not os.path.isdir("/proc"):
+        return []
+    holders = sorted(pid for pid, target in _open_files() if target == f"{wal} (deleted)")
+    if not holders:
+        return []
+    return [f"{db_file.name}-wal is missing while process(es) {', '.join(map(str, holders))} still write to "
+            "the deleted file: writes not yet checkpointed are lost when they exit"]
+
+
+def _open_files():
+    """(pid, link target) of every file descriptor this user may read under /proc."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                yield int(pid), os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
 
 
 def _integrity(conn: Conn) -> list[str]:

@@ -43,7 +43,7 @@ TASK_FIELDS = (
     "workspace_path", "created_by", "created_at", "started_at", "completed_at", "result",
     "skills", "parents", "children", "max_runtime_seconds", "idempotency_key",
     "consecutive_failures", "last_failure_error", "claim_expires", "last_heartbeat_at",
-    "worker_pid", "current_run_id",
+    "worker_pid", "current_run_id", "retry_at",
 )
 RUN_FIELDS = ("id", "task_id", "profile", "status", "outcome", "summary", "error", "metadata",
               "worker_pid", "started_at", "ended_at")
@@ -120,7 +120,7 @@ def dumps(value: Any) -> str | None:
 
 def task_dict(row: sqlite3.Row, parents: list[str] | None = None,
               children: list[str] | None = None) -> dict:
-    """A task row as the JSON object of SPEC 8."""
+    """A task row as the JSON object `show --json` and `list --json` print."""
     out = {}
     for field in TASK_FIELDS:
         if field == "parents":
@@ -129,6 +129,8 @@ def task_dict(row: sqlite3.Row, parents: list[str] | None = None,
             out[field] = children or []
         elif field == "skills":
             out[field] = json.loads(row["skills"])
+        elif field == "retry_at":  # not before this time (unix seconds) does a failed task retry
+            out[field] = row["retry_after"]
         else:
             out[field] = row[field]
     return out

@@ -1,4 +1,4 @@
-"""Deliver subscribed tasks' terminal events by running `notify.command` (SPEC 8).
+"""Deliver subscribed tasks' terminal events by running `notify.command` (README "Configuration").
 
 Each (subscription, event) pair is claimed in `notify_deliveries` before the command runs, so
 it is delivered at most once even across a leader hand-over; `ok` records how it went.

@@ -26,7 +26,7 @@ T = TypeVar("T")
 IDS = "(SELECT value FROM json_each(?))"
 CARD_FIELDS = ("id", "title", "assignee", "status", "priority", "tenant", "created_at", "updated_at",
                "started_at", "claim_expires", "last_heartbeat_at", "worker_pid",
-               "consecutive_failures", "last_failure_error")
+               "consecutive_failures", "last_failure_error", "retry_after")
 NOTIFY_FIELDS = ("id", "task_id", "platform", "chat_id", "thread_id", "user_id", "created_at")
 EVENT_COLUMNS = "e.id, e.task_id, e.run_id, e.kind, e.payload, e.created_at"
 WARNING_KINDS_SQL = ", ".join(f"'{kind}'" for kind in WARNING_EVENT_KINDS)
@@ -122,7 +122,7 @@ def _task_row(conn: Conn, task_id: str) -> dict:
 
 
 def get_task(conn: Conn, task_id: str) -> dict:
-    """The task JSON (SPEC 8) of a full id, with its parent and child ids."""
+    """The task JSON (models.task_dict) of a full id, with its parent and child ids."""
     return in_snapshot(conn, lambda c: _task_dicts(c, [_task_row(c, task_id)])[0])
 
 
@@ -234,7 +234,7 @@ def _select_events(conn: Conn, *, task_id: str | None, after: int, limit: int | 
 def events(conn: Conn, task_id: str | None = None, *, after: int = 0, limit: int | None = None,
            kinds: Iterable[str] | None = None, tenant: str | None = None,
            assignee: str | None = None) -> list[dict]:
-    """Events (SPEC 8 shape) with id > after, oldest first; tenant/assignee are the task's."""
+    """Events (models.event_dict shape) with id > after, oldest first; tenant/assignee are the task's."""
     return _event_dicts(_select_events(conn, task_id=task_id, after=after, limit=limit, kinds=kinds,
                                        tenant=tenant, assignee=assignee, with_assignee=False))
 
@@ -298,6 +298,7 @@ _CARD_EXTRAS = (
     ("comment_count", "(SELECT count(*) FROM task_comments m WHERE m.task_id = t.id)"),
     ("latest_outcome", "r.outcome"),
     ("latest_summary", "r.summary"),
+    ("run_claim_expires", "r.claim_expires"),
     # the newest of completed/warning events: a warning unless a completion came after it
     ("warning", f"(SELECT nullif(w.kind, 'completed') FROM task_events w WHERE w.task_id = t.id "
                 f"AND w.kind IN ('completed', {WARNING_KINDS_SQL}) ORDER BY w.id DESC LIMIT 1)"),
@@ -313,6 +314,7 @@ def _card_dicts(cursor: sqlite3.Cursor, now: float) -> list[dict]:
     for card in cards:
         card["gave_up"] = card["latest_outcome"] == "gave_up"
         card["claim_expired"] = _claim_expired(card, now)
+        card["stale_heartbeat"] = _stale_heartbeat(card, now)
     return cards
 
 
@@ -338,6 +340,13 @@ def _claim_expired(card: dict, now: float) -> bool:
     return card["status"] == "running" and card["claim_expires"] is not None and card["claim_expires"] < now
 
 
+def _stale_heartbeat(card: dict, now: float) -> bool:
+    """The lease the worker earned (claim, heartbeats: the run's claim_expires) ran out, and only
+    the dispatcher's extension for a worker it sees alive keeps the claim."""
+    return (card["status"] == "running" and not card["claim_expired"]
+            and card["run_claim_expires"] is not None and card["run_claim_expires"] < now)
+
+
 def cards(conn: Conn, task_ids: Iterable[str], *, now: float | None = None) -> list[dict]:
     """Board cards for just these tasks (in the given order, unknown ids left out).
 
@@ -359,7 +368,8 @@ def board_snapshot(conn: Conn, *, per_column: int = 200, search: str | None = No
                    now: float | None = None) -> dict:
     """{counts, columns, cursor} for the six board columns, filtered; cards carry their extras.
 
-    `claim_expired` on a card marks a running task whose lease ran out before `now` (a ghost).
+    `claim_expired` on a card marks a running task whose lease ran out before `now` (a ghost);
+    `stale_heartbeat` one whose worker stopped heartbeating but is alive (its lease is extended).
     """
     now = _clock(now)
     where, params = _task_filter(search, tenant, assignee)

@@ -1,10 +1,12 @@
-"""Everything needed to start one worker process (SPEC 6): workspace, argv, env, log, exec.
+"""Everything needed to start one worker process: workspace, argv, env, log, exec (what a worker
+receives is in the README, "Workers: make any agent a worker").
 
 No database access: the dispatcher claims, then calls these, then records the pid.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import subprocess
@@ -176,20 +178,64 @@ def open_log(log_path: Path):
     return os.fdopen(fd, "ab", buffering=0)
 
 
+# The worker is held at a gate until the dispatcher has recorded it: `sh` waits for one line on
+# its stdin (a pipe only the dispatcher writes), then execs the worker in place (same pid, same
+# start time, stdin back to /dev/null). So the `spawned` event always precedes anything the
+# worker does, and a worker whose record failed never starts (EOF: the shim just exits).
+GATE_SHIM = ("/bin/sh", "-c", 'read -r go && exec "$@" </dev/null', "kanban-worker-gate")
+
+
 def spawn(argv: list[str], env: Mapping[str, str], cwd: Path | str, log_path: Path) -> subprocess.Popen:
-    """Exec argv directly (no shell) in its own session, output appended to the log."""
+    """Start argv (no shell of its own) in its own session, output appended to the log, held at
+    the gate: call `release` once the worker is recorded, `cancel` when it must not run."""
     if not argv:
         raise SpawnError("cannot start worker: the command is empty")
+    executable = _executable(argv[0], env, cwd)
     try:
         log = open_log(log_path)
     except OSError as exc:
         raise SpawnError(f"cannot open log {log_path}: {exc.strerror}") from None
     with log:
         try:
-            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    cwd=cwd, env=env, start_new_session=True, close_fds=True)
+            return subprocess.Popen([*GATE_SHIM, executable, *argv[1:]], stdin=subprocess.PIPE, stdout=log,
+                                    stderr=subprocess.STDOUT, cwd=cwd, env=env, start_new_session=True,
+                                    close_fds=True)
         except OSError as exc:
             raise SpawnError(_start_failure(argv[0], cwd, exc)) from None
+
+
+def release(proc: subprocess.Popen) -> None:
+    """Let a gated worker exec (it is recorded); a shim that already died is left to be reaped."""
+    try:
+        proc.stdin.write(b"go\n")
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+
+
+def cancel(proc: subprocess.Popen) -> None:
+    """Close the gate without releasing it: the shim exits and the worker never runs."""
+    try:
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+
+
+def _executable(name: str, env: Mapping[str, str], cwd: Path | str) -> str:
+    """Resolve argv[0] the way exec would (PATH of the worker's env), so a missing or non-executable
+    command is still a spawn failure rather than the gate shim's exit 127."""
+    if "/" in name:
+        candidates = [os.path.join(cwd, name)]
+    else:
+        candidates = [os.path.join(folder or ".", name) for folder in os.get_exec_path(dict(env))]
+    denied = None
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return os.path.abspath(candidate)
+            denied = candidate
+    errno_ = errno.EACCES if denied else errno.ENOENT
+    raise SpawnError(f"cannot start {name!r}: {os.strerror(errno_)}")
 
 
 def _start_failure(executable: str, cwd: Path | str, exc: OSError) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import sqlite3
 import time
@@ -28,6 +29,8 @@ from kanban_tui.kernel.models import (
 )
 
 Conn = sqlite3.Connection
+
+RETRY_FIRST_SECONDS = 2.0
 
 
 def _clock(now: float | None) -> float:
@@ -727,13 +730,45 @@ def record_worker_stopped(conn: Conn, run_id: int, *, pid: int, signal: str | No
 
 # ---------------------------------------------------------------- dispatcher-side run endings
 
+def retry_delay(failures: int, cap: float) -> float:
+    """Seconds before a task retries after its `failures`-th consecutive failure: about 2 s,
+    doubling each time, jittered by a quarter either way (so failing tasks spread out), at most `cap`."""
+    doubled = RETRY_FIRST_SECONDS * 2.0 ** (min(failures, 32) - 1)
+    return min(cap, doubled * random.uniform(0.75, 1.25))
+
+
+def _fail_run(c: Conn, task: sqlite3.Row, run_id: int, outcome: str, *, error: str | None, payload: dict,
+              failure_limit: int, retry_cap: float | None, now: float) -> dict:
+    """Close the open run through the circuit breaker: below the limit the task goes back to ready
+    (todo when parents reopened) with a retry time, and the event is the outcome itself; the run
+    that reaches the limit ends `gave_up` instead, blocking the task."""
+    task_id = task["id"]
+    failures = task["consecutive_failures"] + 1
+    gave_up = failures >= failure_limit
+    status = "blocked" if gave_up else ("todo" if _open_parents(c, task_id) else "ready")
+    retry_at = None if gave_up or retry_cap is None else now + retry_delay(failures, retry_cap)
+    c.execute(
+        f"UPDATE tasks SET status = ?, {_release_claim_sql()}, consecutive_failures = ?, "
+        "last_failure_error = ?, retry_after = ?, updated_at = ? WHERE id = ?",
+        (status, failures, error, retry_at, now, task_id))
+    final = "gave_up" if gave_up else outcome
+    _close_run(c, run_id, final, now, error=error)
+    if gave_up:
+        _event(c, task_id, "gave_up", {"failures": failures, "limit": failure_limit, "error": error,
+                                       "trigger": outcome, **payload}, now, run_id)
+    else:
+        _event(c, task_id, outcome, {**payload, "error": error, "failures": failures}, now, run_id)
+    return {"task_id": task_id, "run_id": run_id, "outcome": final, "failures": failures,
+            "status": status, "retry_at": retry_at}
+
+
 def end_run_failed(conn: Conn, task_id: str, run_id: int, outcome: str, *, error: str | None = None,
                    payload: dict | None = None, failure_limit: int = DEFAULT_FAILURE_LIMIT,
-                   retry_after: float | None = None, now: float | None = None) -> dict:
+                   retry_cap: float | None = None, now: float | None = None) -> dict:
     """Close a run as crashed/timed_out/spawn_failed/protocol_violation and apply the breaker.
 
-    Below the limit the task goes back to ready (not before `retry_after`) and the event is the
-    outcome itself; the run that reaches the limit ends `gave_up` instead, blocking the task.
+    With `retry_cap` (the dispatcher passes its tick interval) the task waits `retry_delay`
+    before its next attempt; without it, it may be retried at once.
     """
     if outcome not in FAILURE_OUTCOMES:
         raise ValueError(f"not a failure outcome: {outcome}")
@@ -743,34 +778,26 @@ def end_run_failed(conn: Conn, task_id: str, run_id: int, outcome: str, *, error
         task = _row(c, task_id)
         if task["status"] != "running" or task["current_run_id"] != run_id:
             raise Refused(f"run {run_id} of {task_id} already ended")
-        failures = task["consecutive_failures"] + 1
-        gave_up = failures >= failure_limit
-        status = "blocked" if gave_up else ("todo" if _open_parents(c, task_id) else "ready")
-        c.execute(
-            f"UPDATE tasks SET status = ?, {_release_claim_sql()}, consecutive_failures = ?, "
-            "last_failure_error = ?, retry_after = ?, updated_at = ? WHERE id = ?",
-            (status, failures, error, None if gave_up else retry_after, now, task_id))
-        final = "gave_up" if gave_up else outcome
-        _close_run(c, run_id, final, now, error=error)
-        if gave_up:
-            _event(c, task_id, "gave_up", {"failures": failures, "limit": failure_limit, "error": error,
-                                           "trigger": outcome, **(payload or {})}, now, run_id)
-        else:
-            _event(c, task_id, outcome, {**(payload or {}), "error": error, "failures": failures}, now, run_id)
-        return {"task_id": task_id, "run_id": run_id, "outcome": final, "failures": failures,
-                "status": status}
+        return _fail_run(c, task, run_id, outcome, error=error, payload=payload or {},
+                         failure_limit=failure_limit, retry_cap=retry_cap, now=now)
 
     return db.write(conn, tx)
 
 
-def lease_expired(conn: Conn, task_id: str, run_id: int, *, now: float | None = None) -> dict:
-    """Dispatcher: a lease ran out with no live worker behind it -> ready, run `reclaimed`."""
+def lease_expired(conn: Conn, task_id: str, run_id: int, *, failure_limit: int = DEFAULT_FAILURE_LIMIT,
+                  retry_cap: float | None = None, now: float | None = None) -> dict:
+    """Dispatcher: a lease ran out with no live worker behind it: the run ends `reclaimed` and,
+    like a crash, counts toward the breaker (a claim whose worker keeps vanishing gives up)."""
     now = _clock(now)
+    reason = "claim lease expired"
 
     def tx(c: Conn) -> dict:
-        return _requeue_reclaimed(c, task_id, run_id, now, manual=False, reason="claim lease expired",
-                                  refusal=f"run {run_id} of {task_id} is not an expired lease",
-                                  guard="AND claim_expires <= ?", guard_params=(now,))
+        task = _row(c, task_id)
+        if (task["status"] != "running" or task["current_run_id"] != run_id
+                or task["claim_expires"] is None or task["claim_expires"] > now):
+            raise Refused(f"run {run_id} of {task_id} is not an expired lease")
+        return _fail_run(c, task, run_id, "reclaimed", error=reason, payload={"manual": False, "reason": reason},
+                         failure_limit=failure_limit, retry_cap=retry_cap, now=now)
 
     return db.write(conn, tx)
 

@@ -6,6 +6,7 @@ as the text of a `Segment`, so worker-written titles and summaries are never par
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from rich.cells import cell_len
@@ -36,7 +37,7 @@ Piece = tuple[str, str]
 def is_stale(card: dict, now: float) -> bool:
     if card["status"] != "running":
         return False
-    if card.get("claim_expired"):
+    if card.get("claim_expired") or card.get("stale_heartbeat"):
         return True
     heard = card["last_heartbeat_at"] or card["started_at"]
     return heard is not None and now - heard > STALE_SECONDS
@@ -57,6 +58,8 @@ def badge(card: dict) -> tuple[str, str] | None:
         return "✖ gave up", "error"
     if card.get("claim_expired"):
         return "⚠ lease expired", "warning"
+    if card.get("stale_heartbeat"):  # alive but silent past its lease: the dispatcher keeps it
+        return "⚠ stale heartbeat", "warning"
     if card.get("consecutive_failures"):
         return f"✖ {card['consecutive_failures']} failed", "warning"
     return None
@@ -94,6 +97,9 @@ def _meta(card: dict, ctx: CardContext) -> list[Piece]:
         pieces = [("@" + inline(assignee), "plain")]
         if not ctx.spawnable(assignee):
             pieces.append((" unknown profile", "error"))
+    retry_at = card.get("retry_after")
+    if card["status"] == "ready" and retry_at is not None and retry_at > ctx.now:
+        pieces.append((f" · retry in {age(math.ceil(retry_at - ctx.now))}", "warning"))
     if card["tenant"]:
         pieces.append((" · " + inline(card["tenant"]), "muted"))
     if card.get("child_total"):

@@ -1,9 +1,10 @@
-"""`--json` shapes of SPEC 8: exact key sets, unix-second times, text carried verbatim."""
+"""`--json` shapes: exact key sets, unix-second times, text carried verbatim."""
 
 from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -14,7 +15,7 @@ TASK_KEYS = {
     "id", "title", "body", "assignee", "status", "priority", "tenant", "workspace_kind", "workspace_path",
     "created_by", "created_at", "started_at", "completed_at", "result", "skills", "parents", "children",
     "max_runtime_seconds", "idempotency_key", "consecutive_failures", "last_failure_error", "claim_expires",
-    "last_heartbeat_at", "worker_pid", "current_run_id",
+    "last_heartbeat_at", "worker_pid", "current_run_id", "retry_at",
 }
 EVENT_KEYS = {"id", "task_id", "run_id", "kind", "payload", "created_at"}
 COMMENT_KEYS = {"id", "author", "body", "created_at"}
@@ -163,3 +164,15 @@ def test_no_read_verb_shows_a_runs_claim_lock(kt, conn):
     for argv in (["show", task_id, "--json"], ["show", task_id], ["list", "--json"], ["runs", task_id, "--json"],
                  ["context", task_id], ["stats", "--json"]):
         assert lock not in kt.ok(*argv).out, argv
+
+
+def test_retry_at_is_set_by_a_failed_run_and_cleared_by_the_next_claim(kt):
+    kt.paths.config.write_text('{"profiles": {"bot": {"command": ["/nonexistent/agent"]}}}')
+    task = kt.create("x", "--assignee", "bot")
+    assert kt.ok("show", task, "--json").json["task"]["retry_at"] is None
+    before = time.time()
+    assert kt.ok("dispatch", "--json").json["spawn_failed"] == [task]
+    retry_at = kt.ok("list", "--json").json[0]["retry_at"]
+    assert before + 1.5 <= retry_at <= time.time() + 2.5
+    kt.ok("claim", task)
+    assert kt.ok("show", task, "--json").json["task"]["retry_at"] is None

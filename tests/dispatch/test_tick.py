@@ -13,7 +13,7 @@ import time
 import pytest
 from harness import PYTHON, complete
 
-from kanban_tui.kernel import db, procs, transitions
+from kanban_tui.kernel import db, procs, queries, transitions
 from kanban_tui.kernel.dispatcher import tick
 from kanban_tui.kernel.workers import Workers
 
@@ -90,17 +90,21 @@ def procs_cmdline(pid: int) -> list[str]:
     return psutil.Process(pid).cmdline()
 
 
-def test_circuit_breaker_retries_once_per_interval_then_gives_up(board):
+def test_circuit_breaker_retries_after_about_2s_then_4s_then_gives_up(board):
     board.configure({"deploy-bot": {"command": ["/nonexistent/deploy-agent", "{task_id}"]}}, interval=60)
     task = board.create("Deploy to staging (missing creds)", assignee="deploy-bot", tenant="ops", now=N)
     report = tick(board.conn, board.paths, board.config, now=N)
     assert report["spawn_failed"] == [task] and report["spawned"] == []
-    assert board.task(task)["status"] == "ready"
-    # the failed task waits for the next interval tick; event-driven ticks do not retry it
-    assert tick(board.conn, board.paths, board.config, now=N + 59)["spawn_failed"] == []
-    assert tick(board.conn, board.paths, board.config, now=N + 60)["spawn_failed"] == [task]
-    report = tick(board.conn, board.paths, board.config, now=N + 120)
+    first = board.task(task)
+    assert first["status"] == "ready" and N + 1.5 <= first["retry_at"] <= N + 2.5  # ~2 s, jittered
+    # ticks before the retry time leave it alone (no spin); the first tick after it retries
+    assert tick(board.conn, board.paths, board.config, now=N + 1.4)["spawn_failed"] == []
+    assert tick(board.conn, board.paths, board.config, now=first["retry_at"])["spawn_failed"] == [task]
+    second = board.task(task)["retry_at"]
+    assert first["retry_at"] + 3 <= second <= first["retry_at"] + 5  # doubled: ~4 s
+    report = tick(board.conn, board.paths, board.config, now=second)
     assert report["auto_blocked"] == [task]
+    assert board.task(task)["retry_at"] is None
     assert tick(board.conn, board.paths, board.config, now=N + 999)["spawned"] == []
 
     assert board.kinds(task, skip=()) == ["created", "claimed", "spawn_failed", "claimed", "spawn_failed",
@@ -211,11 +215,20 @@ def test_expired_lease_without_a_worker_is_reclaimed(board):
     report = tick(board.conn, board.paths, board.config, now=N + 11)
     assert report["reclaimed"] == [task]
     assert board.status(task) == "ready"
-    assert board.events(task)[-1]["payload"] == {"manual": False, "reason": "claim lease expired"}
+    assert board.events(task)[-1]["payload"] == {"manual": False, "reason": "claim lease expired",
+                                                 "error": "claim lease expired", "failures": 1}
     assert board.outcomes(task) == ["reclaimed"]
+    # such reclaims count toward the breaker like crashes
+    assert board.task(task)["consecutive_failures"] == 1 and board.task(task)["retry_at"] > N + 11
+    transitions.claim(board.conn, task, ttl=10, now=N + 20)
+    tick(board.conn, board.paths, board.config, now=N + 31)
+    transitions.claim(board.conn, task, ttl=10, now=N + 40)
+    assert tick(board.conn, board.paths, board.config, now=N + 51)["auto_blocked"] == [task]
+    assert board.outcomes(task) == ["reclaimed", "reclaimed", "gave_up"]
+    assert board.events(task)[-1]["payload"]["trigger"] == "reclaimed"
 
 
-def test_expired_lease_of_a_live_worker_extends_while_it_heartbeats(board):
+def test_expired_lease_of_a_live_worker_is_extended_heartbeat_or_not(board):
     board.configure(claim_ttl=5)
     task = board.create("long job", HANG, assignee="dev", now=N)
     workers = Workers()
@@ -225,11 +238,13 @@ def test_expired_lease_of_a_live_worker_extends_while_it_heartbeats(board):
     assert board.task(task)["claim_expires"] == N + 8
     report = tick(board.conn, board.paths, board.config, now=N + 8.5, workers=workers)
     assert report["reclaimed"] == [] and board.task(task)["claim_expires"] == N + 13.5
-    # no heartbeat during that extension: the worker is stuck, so it is stopped and the task requeued
+    # no heartbeat since: still alive, so still extended (max runtime is what bounds a silent worker)
     report = tick(board.conn, board.paths, board.config, now=N + 14, workers=workers)
-    assert report["reclaimed"] == [task]
-    assert not procs.is_alive(pid, None)
-    assert board.outcomes(task)[0] == "reclaimed"
+    assert report["reclaimed"] == [] and board.task(task)["claim_expires"] == N + 19
+    assert procs.is_alive(pid, None) and board.status(task) == "running"
+    card = queries.cards(board.conn, [task], now=N + 14)[0]
+    assert card["stale_heartbeat"] and not card["claim_expired"]
+    transitions.archive(board.conn, task)
 
 
 def test_recompute_ready_promotes_and_the_child_is_spawned_in_the_same_tick(board):
@@ -367,3 +382,13 @@ def test_a_claim_orphaned_by_a_dead_dispatcher_is_crashed_not_stranded(board):
     assert board.outcomes(orphan) == ["crashed"]
     assert "gone-host:4242 stopped before starting a worker" in board.task(orphan)["last_failure_error"]
     assert board.status(by_hand) == "running"
+
+
+def test_this_dispatchers_own_claim_without_a_worker_is_ended_at_the_next_tick(board):
+    """What a failed record_spawn (a full disk) leaves: our claim, no worker. Not a lease later."""
+    task = board.create("record failed", complete("done"), assignee="dev", now=N)
+    transitions.claim(board.conn, task, claimer="this-host:1", now=N)
+    report = tick(board.conn, board.paths, board.config, now=N + 0.1, holder="this-host:1")
+    assert report["crashed"] == [task] and report["spawned"] == []
+    assert board.task(task)["last_failure_error"] == "the dispatcher could not record its worker"
+    assert board.status(task) == "ready" and board.task(task)["retry_at"] > N + 0.1

@@ -1,4 +1,4 @@
-"""The four stories of STORIES.md, end to end: a real dispatcher, real worker processes that
+"""The four stories of the README's tutorial, end to end: a real dispatcher, real worker processes that
 talk to the board only through the worker tools, and an operator acting through the kernel."""
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def test_circuit_breaker_blocks_after_three_spawn_failures_and_notifies_once(boa
     started = time.monotonic()
     board.start()
     board.wait_for(lambda: board.status(task) == "blocked", what="the breaker")
-    assert time.monotonic() - started >= 0.4  # one retry per interval, not a spin
+    assert time.monotonic() - started >= 0.4  # each retry waits (here the 0.2 s interval caps it): no spin
     assert board.kinds(task, skip=()) == ["created", "claimed", "spawn_failed", "claimed", "spawn_failed",
                                           "claimed", "gave_up"]
     runs = board.runs(task)

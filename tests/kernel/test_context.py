@@ -1,4 +1,4 @@
-"""worker_context renders SPEC 6's document from rows in any state."""
+"""worker_context renders the worker's context document from rows in any state."""
 
 from __future__ import annotations
 

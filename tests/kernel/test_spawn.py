@@ -3,6 +3,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -243,6 +244,7 @@ def test_spawn_runs_a_real_worker_in_its_own_session(paths, tmp_path):
     log_path.write_text("previous attempt\n")
 
     proc = spawn.spawn(argv, env, workspace, log_path)
+    spawn.release(proc)
     assert proc.wait(timeout=20) == 0
 
     first, report, stderr_line = log_path.read_text().splitlines()
@@ -281,3 +283,20 @@ def test_missing_workspace_is_named(tmp_path):
 def test_empty_command_is_a_spawn_error(tmp_path):
     with pytest.raises(SpawnError, match="empty"):
         spawn.spawn([], {}, tmp_path, tmp_path / "w.log")
+
+
+def test_a_gated_worker_runs_only_once_released(tmp_path):
+    marker = tmp_path / "ran"
+    argv = [sys.executable, "-c", f"open({str(marker)!r}, 'w').write(str(__import__('os').getpid()))"]
+    held = spawn.spawn(argv, {}, tmp_path, tmp_path / "held.log")
+    time.sleep(0.3)
+    assert not marker.exists() and held.poll() is None  # waiting at the gate
+    spawn.release(held)
+    assert held.wait(timeout=20) == 0
+    assert marker.read_text() == str(held.pid)  # exec'd in place: the pid the dispatcher records
+
+    marker.unlink()
+    cancelled = spawn.spawn(argv, {}, tmp_path, tmp_path / "cancelled.log")
+    spawn.cancel(cancelled)
+    assert cancelled.wait(timeout=20) != 0
+    assert not marker.exists()

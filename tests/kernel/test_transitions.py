@@ -340,7 +340,7 @@ def test_circuit_breaker_story(conn):
     for attempt in range(3):
         run = T.claim(conn, task_id, now=NOW + attempt)["run_id"]
         T.end_run_failed(conn, task_id, run, "spawn_failed", error="cannot start 'deploy-agent'",
-                         retry_after=NOW + 60, now=NOW + attempt)
+                         retry_cap=60, now=NOW + attempt)
     kinds = [r[0] for r in conn.execute("SELECT kind FROM task_events WHERE task_id = ? ORDER BY id", (task_id,))]
     assert kinds == ["created", "claimed", "spawn_failed", "claimed", "spawn_failed", "claimed", "gave_up"]
     outcomes = [r[0] for r in conn.execute("SELECT outcome FROM task_runs WHERE task_id = ? ORDER BY id", (task_id,))]
@@ -422,3 +422,10 @@ def test_relative_priority_bumps_add_up(conn):
     T.edit(conn, task_id, priority_delta=-1, now=NOW)
     assert conn.execute("SELECT priority FROM tasks WHERE id = ?", (task_id,)).fetchone()[0] == 2
     assert new_event_kinds(conn, 0).count("reprioritized") == 4
+
+
+def test_retry_delay_starts_near_2s_doubles_and_stops_at_the_cap():
+    for failures, low, high in ((1, 1.5, 2.5), (2, 3.0, 5.0), (3, 6.0, 10.0)):
+        assert all(low <= T.retry_delay(failures, 60) <= high for _ in range(200))
+    assert T.retry_delay(40, 60) == 60
+    assert T.retry_delay(1, 0.2) == 0.2
