@@ -135,12 +135,12 @@ def _links(c: Conn, links: list[dict], new: set[str], existing: set[str], skippe
     if existing:  # a path may run through cards already on the board
         for parent, child in c.execute("SELECT parent_id, child_id FROM task_links").fetchall():
             children.setdefault(parent, set()).add(child)
+    arrived = new | existing
     for link in links:
         parent, child = link["parent_id"], link["child_id"]
-        ends = {parent, child}
-        if not ends & new:
+        if parent not in new and child not in new:
             continue
-        reason = ("links a task that is not in the source" if not ends <= new | existing
+        reason = ("links a task that is not in the source" if parent not in arrived or child not in arrived
                   else "links a task to itself" if parent == child
                   else "would close a dependency cycle" if _reaches(children, child, parent)
                   else "duplicate link" if child in children.get(parent, ()) else None)
