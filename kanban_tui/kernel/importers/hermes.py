@@ -18,7 +18,7 @@ Facts from NousResearch/hermes-agent, hermes_cli/kanban_db.py (`SCHEMA_SQL`,
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, Callable
 
 from kanban_tui.kernel.importers.bundle import Bundle, TaskIds, json_object, json_value, text, timestamp
 from kanban_tui.kernel.importers.source import read_rows
@@ -62,13 +62,19 @@ def read(conn: sqlite3.Connection, source: str, present: set[str], *, salvage: b
         bundle.mapped["task_ids"] = dict(ids.changed)
     for row in tasks:
         _task(bundle, ids, row, now)
-    known = {task["id"]: task for task in bundle.tasks}
-    _links(bundle, ids, known, rows("task_links"))
-    _comments(bundle, ids, rows("task_comments"))
-    _attachments(bundle, ids, rows("task_attachments"))
-    _runs(bundle, ids, known, rows("task_runs"))
-    _events(bundle, ids, rows("task_events"))
-    _notify_subs(bundle, ids, rows("kanban_notify_subs"))
+    created = {task["id"]: task["created_at"] for task in bundle.tasks}
+
+    def when(value: Any, task_id: str | None) -> float:
+        """A row's time; a missing or unreadable one falls back to its card's creation."""
+        moment = timestamp(value)
+        return moment if moment is not None else created.get(task_id, 0.0)
+
+    _links(bundle, ids, when, rows("task_links"))
+    _comments(bundle, ids, when, rows("task_comments"))
+    _attachments(bundle, ids, when, rows("task_attachments"))
+    _runs(bundle, ids, when, rows("task_runs"))
+    _events(bundle, ids, when, rows("task_events"))
+    _notify_subs(bundle, ids, when, rows("kanban_notify_subs"))
     return bundle
 
 
@@ -130,38 +136,39 @@ def _task(bundle: Bundle, ids: TaskIds, row: dict, now: float) -> None:
     bundle.notes[task_id] = note
 
 
-def _links(bundle: Bundle, ids: TaskIds, known: dict[str, dict], rows: list[dict]) -> None:
+def _links(bundle: Bundle, ids: TaskIds, when: Callable, rows: list[dict]) -> None:
     for row in rows:
         parent, child = ids.get(text(row.get("parent_id"))), ids.get(text(row.get("child_id")))
-        created = timestamp(row.get("created_at")) or known.get(child, {}).get("created_at") or 0.0
-        bundle.links.append({"parent_id": parent, "child_id": child, "created_at": created})
+        bundle.links.append({"parent_id": parent, "child_id": child, "created_at": when(row.get("created_at"), child)})
 
 
-def _comments(bundle: Bundle, ids: TaskIds, rows: list[dict]) -> None:
+def _comments(bundle: Bundle, ids: TaskIds, when: Callable, rows: list[dict]) -> None:
     for row in rows:
         body = text(row.get("body")) or ""
         if not body.strip():
             bundle.skipped.append({"table": "task_comments", "id": row.get("id"), "reason": "empty body"})
             continue
-        bundle.comments.append({"id": _int(row.get("id"), None), "task_id": ids.get(text(row.get("task_id"))),
+        task_id = ids.get(text(row.get("task_id")))
+        bundle.comments.append({"id": _int(row.get("id"), None), "task_id": task_id,
                                 "author": (text(row.get("author")) or "").strip() or "unknown", "body": body,
-                                "created_at": timestamp(row.get("created_at")) or 0.0})
+                                "created_at": when(row.get("created_at"), task_id)})
 
 
-def _attachments(bundle: Bundle, ids: TaskIds, rows: list[dict]) -> None:
+def _attachments(bundle: Bundle, ids: TaskIds, when: Callable, rows: list[dict]) -> None:
     """We have no attachments table: each becomes a comment naming the file and where it is stored."""
     for row in rows:
+        task_id = ids.get(text(row.get("task_id")))
         details = ", ".join(part for part in (f"{_int(row.get('size'), 0)} bytes", text(row.get("content_type")))
                             if part)
         bundle.comments.append({
-            "id": None, "task_id": ids.get(text(row.get("task_id"))),
+            "id": None, "task_id": task_id,
             "author": text(row.get("uploaded_by")) or "hermes",
             "body": f"Attachment: {text(row.get('filename'))} ({details})\nstored at {text(row.get('stored_path'))}",
-            "created_at": timestamp(row.get("created_at")) or 0.0})
+            "created_at": when(row.get("created_at"), task_id)})
         bundle.mapped["attachments_as_comments"] = bundle.mapped.get("attachments_as_comments", 0) + 1
 
 
-def _runs(bundle: Bundle, ids: TaskIds, known: dict[str, dict], rows: list[dict]) -> None:
+def _runs(bundle: Bundle, ids: TaskIds, when: Callable, rows: list[dict]) -> None:
     for row in rows:
         task_id = ids.get(text(row.get("task_id")))
         run_id = _int(row.get("id"), None)
@@ -169,7 +176,7 @@ def _runs(bundle: Bundle, ids: TaskIds, known: dict[str, dict], rows: list[dict]
             bundle.skipped.append({"table": "task_runs", "id": row["_rowid"], "reason": "no id"})
             continue
         status = text(row.get("status")) or ""
-        started = timestamp(row.get("started_at")) or known.get(task_id, {}).get("created_at") or 0.0
+        started = when(row.get("started_at"), task_id)
         ended = timestamp(row.get("ended_at"))
         heartbeat = timestamp(row.get("last_heartbeat_at"))
         metadata = json_object(row.get("metadata"))
@@ -194,8 +201,9 @@ def _runs(bundle: Bundle, ids: TaskIds, known: dict[str, dict], rows: list[dict]
             "last_heartbeat_at": heartbeat})
 
 
-def _events(bundle: Bundle, ids: TaskIds, rows: list[dict]) -> None:
+def _events(bundle: Bundle, ids: TaskIds, when: Callable, rows: list[dict]) -> None:
     for row in rows:
+        task_id = ids.get(text(row.get("task_id")))
         original = text(row.get("kind")) or ""
         kind = KIND_RENAMES.get(original, original)
         payload = json_value(row.get("payload"))
@@ -203,12 +211,12 @@ def _events(bundle: Bundle, ids: TaskIds, rows: list[dict]) -> None:
             payload, kind = {"original_kind": original, "payload": payload}, "imported"
         if kind != original:
             bundle.count("event_kinds", f"{original}->{kind}")
-        bundle.events.append({"id": _int(row.get("id"), row["_rowid"]), "task_id": ids.get(text(row.get("task_id"))),
+        bundle.events.append({"id": _int(row.get("id"), row["_rowid"]), "task_id": task_id,
                               "run_id": _int(row.get("run_id"), None), "kind": kind, "payload": payload,
-                              "created_at": timestamp(row.get("created_at")) or 0.0})
+                              "created_at": when(row.get("created_at"), task_id)})
 
 
-def _notify_subs(bundle: Bundle, ids: TaskIds, rows: list[dict]) -> None:
+def _notify_subs(bundle: Bundle, ids: TaskIds, when: Callable, rows: list[dict]) -> None:
     terminal = {}
     for event in bundle.events:
         if event["kind"] in TERMINAL_EVENT_KINDS:
@@ -222,7 +230,7 @@ def _notify_subs(bundle: Bundle, ids: TaskIds, rows: list[dict]) -> None:
         bundle.notify_subs.append({"id": row["_rowid"], "task_id": task_id, "platform": platform, "chat_id": chat,
                                    "thread_id": text(row.get("thread_id")) or "",
                                    "user_id": text(row.get("user_id")),
-                                   "created_at": timestamp(row.get("created_at")) or 0.0})
+                                   "created_at": when(row.get("created_at"), task_id)})
         extra = {name: value for name, value in row.items() if name not in _SUB_READ and value not in (None, "")}
         if extra and task_id in bundle.notes:
             bundle.notes[task_id].setdefault("notify_subs", []).append(
