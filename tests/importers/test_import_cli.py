@@ -118,3 +118,8 @@ def test_corrupt_source_refused_unless_salvage(kt, tmp_path):
     assert code == 0, err
     assert "skipped (" in out and "tasks " in out
     assert kt("doctor")[0] == 0
+
+
+def test_a_missing_source_is_not_found_even_with_board(kt, tmp_path):
+    assert kt("import", str(tmp_path / "gone"), "--board", "ops") == \
+        (1, "", f"kanban-tui: {tmp_path}/gone: no such file or folder\n")

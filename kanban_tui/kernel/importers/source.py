@@ -38,12 +38,12 @@ def locate(source: str, board: str | None) -> Path:
     if source.startswith(("postgresql://", "postgres://")):
         raise Refused("importing from PostgreSQL is not supported yet (the PostgreSQL store has not landed)")
     path = Path(source).expanduser().absolute()
+    if not path.exists():
+        raise NotFound(f"{path}: no such file or folder")
     if path.is_dir():
         return _board_in_root(path, board)
     if board is not None:
         raise UsageError("import: --board picks a board inside a Hermes root folder, but SOURCE is a file")
-    if not path.exists():
-        raise NotFound(f"{path}: no such file or folder")
     return path
 
 
@@ -57,8 +57,8 @@ def _board_in_root(root: Path, board: str | None) -> Path:
         raise NotFound(f"{root}: no kanban.db here, so it is neither a kanban-tui home nor a Hermes root")
     slug = _slug(board)
     if slug not in named:
-        shown = ", ".join([DEFAULT_BOARD] * (root / "kanban.db").is_file() + named) or "none"
-        raise NotFound(f"no board {slug!r} in {root} (boards: {shown})")
+        boards = ([DEFAULT_BOARD] if (root / "kanban.db").is_file() else []) + named
+        raise NotFound(f"no board {slug!r} in {root} (boards: {', '.join(boards) or 'none'})")
     return root / "kanban" / "boards" / slug / "kanban.db"
 
 
