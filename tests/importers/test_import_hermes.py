@@ -59,6 +59,8 @@ def test_every_row_arrives_and_the_counts_say_so(conn, hermes):
     # source events plus, per card, `imported` (+ `created` for the one without, + blocked for review)
     # and the reclaim of the open run
     assert conn.execute("SELECT count(*) FROM task_events").fetchone()[0] == 18 + 9 + 1 + 1 + 1
+    kept = dict(conn.execute("SELECT status, n FROM task_counts WHERE n > 0"))
+    assert kept == dict(conn.execute("SELECT status, count(*) FROM tasks GROUP BY status"))
 
 
 @pytest.mark.parametrize("status, lands_in", [
