@@ -1,6 +1,6 @@
 """Run every benchmark and print each figure beside its same-run baseline.
 
-Usage: python -m bench [name ...]   (names: kernel, dispatch, tools, tui)
+Usage: python -m bench [name ...]   (names: kernel, dispatch, tools, tui, import)
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUITES = ("kernel", "dispatch", "tools", "tui")
+SUITES = ("kernel", "dispatch", "tools", "tui", "import")
 
 
 def _format(row: dict) -> str:
