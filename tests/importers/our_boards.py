@@ -6,6 +6,7 @@ import sqlite3
 
 from kanban_tui.kernel import db, notify
 from kanban_tui.kernel import transitions as T
+from kanban_tui.kernel.caller import Caller
 
 NOW = 1_800_000_000.0
 
@@ -21,10 +22,11 @@ def build_board(path) -> tuple[sqlite3.Connection, dict]:
     running = new("running one", assignee="coder")
     archived = new("archived one")
     T.comment(conn, child, "first thought", author="ann", now=next(at))
-    run = T.claim(conn, parent, now=next(at))["run_id"]
-    T.heartbeat(conn, parent, note="half way", run_id=run, now=next(at))
+    claimed = T.claim(conn, parent, now=next(at))
+    worker = Caller.worker(parent, claimed["run_id"], claimed["claim_lock"])
+    T.heartbeat(conn, parent, note="half way", caller=worker, now=next(at))
     T.complete(conn, parent, summary="done it", metadata={"changed_files": ["a.py"]}, result="ok",
-               run_id=run, now=next(at))
+               caller=worker, now=next(at))
     run = T.claim(conn, blocked, now=next(at))["run_id"]
     T.end_run_failed(conn, blocked, run, "crashed", error="exit 1", now=next(at))
     T.block(conn, blocked, reason="need creds", now=next(at))

@@ -39,6 +39,8 @@ def read(conn: sqlite3.Connection, source: str, present: set[str], *, salvage: b
         run["metadata"] = json_object(run.get("metadata"))
     for event in bundle.events:
         event["payload"] = json_value(event.get("payload"))
+        if event["kind"] == "claimed" and isinstance(event["payload"], dict):
+            event["payload"].pop("lock", None)  # a run's claim lock is its secret (boards before 0002 showed it)
     return bundle
 
 
