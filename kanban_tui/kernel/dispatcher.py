@@ -29,7 +29,7 @@ TERMINATE_GRACE_SECONDS = 5.0
 # A worker that died of SIGTERM, or whose status we could not read, may have been stopped by an
 # operator's reclaim/archive, which records its own outcome right after; give it that long.
 TERM_SETTLE_SECONDS = 0.5
-WAKE_POLL_SECONDS = 0.05       # how often the leader looks at PRAGMA data_version
+WAKE_POLL_SECONDS = 0.05       # how often the leader looks at db.data_version
 OBSERVER_POLL_SECONDS = 0.5    # how often an observer tries to take the lease
 ADOPTED_SWEEP_SECONDS = 0.5    # fingerprint checks when pidfd_open is unavailable
 ERROR_BACKOFF_SECONDS = 1.0
@@ -148,11 +148,11 @@ class _Tick:
 
     # 1b. claims a previous dispatcher made but died before starting their worker
     def orphaned_claims(self) -> None:
-        rows = self.running("AND t.worker_pid IS NULL AND t.claim_lock LIKE '%' || ? || '%' "
-                            "AND substr(t.claim_lock, 1, instr(t.claim_lock, ?) - 1) <> ? AND r.started_at <= ?",
-                            (CLAIM_LOCK_SEPARATOR, CLAIM_LOCK_SEPARATOR, self.holder, self.now() - lease.TTL_SECONDS))
+        rows = self.running("AND t.worker_pid IS NULL AND r.started_at <= ?", (self.now() - lease.TTL_SECONDS,))
         for row in rows:
-            claimer = row["claim_lock"].split(CLAIM_LOCK_SEPARATOR)[0]
+            claimer, mark, _ = row["claim_lock"].partition(CLAIM_LOCK_SEPARATOR)
+            if not mark or claimer == self.holder:
+                continue
             self.report["crashed"].append(row["id"])
             if not self.dry_run:
                 self.fail_run(row["id"], row["current_run_id"], "crashed",
@@ -337,7 +337,7 @@ def next_deadline(conn: Conn, now: float | None = None) -> float | None:
         "  UNION ALL SELECT claim_expires FROM tasks WHERE status = 'running' AND claim_expires > :now"
         "  UNION ALL SELECT r.started_at + t.max_runtime_seconds FROM tasks t "
         "    JOIN task_runs r ON r.id = t.current_run_id WHERE t.status = 'running' "
-        "    AND t.max_runtime_seconds IS NOT NULL AND r.started_at + t.max_runtime_seconds > :now)",
+        "    AND t.max_runtime_seconds IS NOT NULL AND r.started_at + t.max_runtime_seconds > :now) AS due",
         {"now": now}).fetchone()[0])
 
 
@@ -347,16 +347,12 @@ def live_workers(conn: Conn) -> int:
 
 # ---------------------------------------------------------------- the dispatcher thread
 
-def _data_version(conn: Conn) -> int:
-    return conn.execute("PRAGMA data_version").fetchone()[0]
-
-
 class Dispatcher:
     """The dispatcher on a thread (inside the TUI, or headless): leads while it holds the lease,
     observes otherwise. Start it once; stop() releases the lease and leaves workers running.
 
     The leader ticks on the interval and also at once when another connection commits
-    (PRAGMA data_version, polled every 50 ms), when one of its workers ends (a pidfd per
+    (db.data_version, polled every 50 ms), when one of its workers ends (a pidfd per
     worker), when a timed deadline arrives (retry, lease expiry, max runtime) and when nudged.
     All database work happens on the thread, on its own connection, so the leader's own
     writes never wake it.
@@ -386,7 +382,7 @@ class Dispatcher:
         self._next_tick_at = 0.0
         self._next_lease_try = 0.0
         self._deadline: float | None = None
-        self._version: int | None = None
+        self._version: object = None
         self._woken = False
         self._registered: dict[int, int] = {}
 
@@ -479,7 +475,7 @@ class Dispatcher:
 
     def _lead(self, conn: Conn, now: float) -> float:
         self._keepalive(conn)
-        version = _data_version(conn)
+        version = db.data_version(conn)
         if version != self._version:
             self._version = version
             self._woken = True

@@ -194,17 +194,15 @@ def _insert_task(c: Conn, *, title, body, assignee, status, priority, tenant, ki
                  created_by, runtime, key, skills, now) -> str:
     for _ in range(16):
         task_id = new_task_id()
-        try:
-            c.execute(
-                "INSERT INTO tasks (id, title, body, assignee, status, priority, tenant, workspace_kind, "
-                "workspace_path, created_by, created_at, updated_at, skills, max_runtime_seconds, "
-                "idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (task_id, title, body, assignee, status, priority, tenant, kind, path, created_by,
-                 now, now, json.dumps(skills), runtime, key))
+        inserted = c.execute(
+            "INSERT INTO tasks (id, title, body, assignee, status, priority, tenant, workspace_kind, "
+            "workspace_path, created_by, created_at, updated_at, skills, max_runtime_seconds, "
+            "idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO NOTHING",
+            (task_id, title, body, assignee, status, priority, tenant, kind, path, created_by,
+             now, now, json.dumps(skills), runtime, key)).rowcount
+        if inserted:
             return task_id
-        except sqlite3.IntegrityError as exc:
-            if "tasks.id" not in str(exc):
-                raise
     raise Refused("could not allocate a unique task id")
 
 
@@ -351,9 +349,9 @@ def claim(conn: Conn, task_id: str, *, ttl: float = DEFAULT_CLAIM_TTL, max_worke
     def tx(c: Conn) -> dict:
         # Counting stops at the cap (LIMIT), so a claim costs O(cap), not O(running tasks).
         live, profile_live, open_parent, assignee, status = c.execute(
-            "SELECT (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE status = 'running' LIMIT ?)), "
+            "SELECT (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE status = 'running' LIMIT ?) AS live), "
             "(SELECT count(*) FROM (SELECT 1 FROM tasks WHERE status = 'running' AND assignee = t.assignee "
-            "  LIMIT ?)), "
+            "  LIMIT ?) AS mine), "
             "(SELECT l.parent_id FROM task_links l JOIN tasks p ON p.id = l.parent_id "
             "  WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived') LIMIT 1), t.assignee, t.status "
             "FROM tasks t WHERE t.id = ?",
@@ -417,8 +415,9 @@ def heartbeat(conn: Conn, task_id: str, *, note: str | None = None, run_id: int 
         task = _row(c, task_id)
         _check_worker_run(task, run_id, "heartbeat")
         row = _guarded_update(c, task_id, ("running",),
-                              "claim_expires = max(coalesce(claim_expires, 0), ?), last_heartbeat_at = ?, updated_at = ?",
-                              (now + ttl, now, now), "heartbeat")
+                              "claim_expires = CASE WHEN claim_expires > ? THEN claim_expires ELSE ? END, "
+                              "last_heartbeat_at = ?, updated_at = ?",
+                              (now + ttl, now + ttl, now, now), "heartbeat")
         c.execute("UPDATE task_runs SET last_heartbeat_at = ?, claim_expires = ? WHERE id = ?",
                   (now, row["claim_expires"], row["current_run_id"]))
         _event(c, task_id, "heartbeat", {"note": note}, now, row["current_run_id"])
@@ -799,7 +798,7 @@ def notify_unsubscribe(conn: Conn, task_id: str, *, platform: str, chat_id: str,
                        thread_id: str | None = None) -> dict:
     def tx(c: Conn) -> dict:
         gone = c.execute("DELETE FROM notify_subs WHERE task_id = ? AND platform = ? AND chat_id = ? "
-                         "AND (? IS NULL OR thread_id = ?)",
+                         "AND (CAST(? AS TEXT) IS NULL OR thread_id = ?)",
                          (task_id, platform, chat_id, thread_id, thread_id)).rowcount
         if not gone:
             raise NotFound(f"no subscription of {platform}:{chat_id} on {task_id}")
