@@ -34,9 +34,11 @@ def isolated_env(monkeypatch, tmp_path_factory):
 
 def pytest_generate_tests(metafunc):
     folder = Path(metafunc.definition.path).relative_to(TESTS).parts[0]
-    if folder in stores.CONFORMANCE_DIRS and not metafunc.definition.get_closest_marker("sqlite_only"):
-        metafunc.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-                             indirect=True)
+    postgres = pytest.param("postgres", marks=pytest.mark.postgres)
+    if metafunc.definition.get_closest_marker("postgres_only"):
+        metafunc.parametrize("store", [postgres], indirect=True)
+    elif folder in stores.CONFORMANCE_DIRS and not metafunc.definition.get_closest_marker("sqlite_only"):
+        metafunc.parametrize("store", ["sqlite", postgres], indirect=True)
 
 
 @pytest.fixture(autouse=True)
