@@ -155,7 +155,7 @@ class Cursor:
 
     def __init__(self, conn: "Connection"):
         self._conn = conn
-        self._cursor = conn.raw.cursor()
+        self._cursor = conn.session().cursor()
         self.row_factory: object = _named_row
         self.lastrowid: int | None = None
 
@@ -206,6 +206,16 @@ class Connection:
     def __init__(self, url: str):
         self.url = url
         self.raw = _open(url)
+        self._in_block = False  # inside write() or read()
+
+    def session(self) -> psycopg.Connection:
+        """The server session, opened again when the server dropped it (psycopg then closes
+        it) between transactions; inside one the loss is an error, never a silent autocommit."""
+        if self.raw.closed:
+            if self._in_block:
+                raise DatabaseError("database error: the connection to the server was lost")
+            self.raw = _open(self.url)
+        return self.raw
 
     # -- the sqlite3 surface ------------------------------------------------------------
 
@@ -238,8 +248,6 @@ class Connection:
     def run(self, method: Callable, query: str, args: Any) -> None:
         """Execute; a lost conflict propagates as itself (write retries it), any other
         server error as a one-line DatabaseError without the password."""
-        if self.raw.broken and not self.in_transaction:
-            self.raw = _open(self.url)  # the server went away between statements: reconnect
         try:
             method(query, args)
         except RETRYABLE:
@@ -249,7 +257,7 @@ class Connection:
 
     def script(self, sql: str) -> None:
         """Run a multi-statement script as it is (no placeholders: migrations)."""
-        self.run(self.raw.execute, sql, None)
+        self.run(self.session().execute, sql, None)
 
     # -- transactions -------------------------------------------------------------------
 
@@ -260,6 +268,7 @@ class Connection:
         delay = 0.001
         while True:
             self.script(f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({BOARD_LOCK})")
+            self._in_block = True
             try:
                 result = fn(self)
                 self.script("COMMIT")
@@ -271,19 +280,23 @@ class Connection:
             except BaseException:
                 self._rollback()
                 raise
+            finally:
+                self._in_block = False
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.1)
 
     def read(self, fn: Callable[["Connection"], T]) -> T:
         """Several reads against one snapshot."""
         self.script("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self._in_block = True
         try:
             return fn(self)
         finally:
+            self._in_block = False
             self._rollback()
 
     def _rollback(self) -> None:
-        if self.in_transaction and not self.raw.broken:
+        if not self.raw.closed and self.in_transaction:
             self.raw.execute("ROLLBACK")
 
     # -- change detection ---------------------------------------------------------------
