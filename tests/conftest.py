@@ -37,7 +37,8 @@ def pytest_generate_tests(metafunc):
     postgres = pytest.param("postgres", marks=pytest.mark.postgres)
     if metafunc.definition.get_closest_marker("postgres_only"):
         metafunc.parametrize("store", [postgres], indirect=True)
-    elif folder in stores.CONFORMANCE_DIRS and not metafunc.definition.get_closest_marker("sqlite_only"):
+    elif (folder in stores.CONFORMANCE_DIRS or metafunc.definition.get_closest_marker("both_stores")) \
+            and not metafunc.definition.get_closest_marker("sqlite_only"):
         metafunc.parametrize("store", ["sqlite", postgres], indirect=True)
 
 
