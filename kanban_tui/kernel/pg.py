@@ -20,6 +20,8 @@ READ COMMITTED. So:
   raises no serialization failures. Deadlocks and serialization failures against anything
   else (an operator's session) are retried whole, like SQLITE_BUSY in db.write.
 Readers never wait: `read` is one REPEATABLE READ snapshot, like SQLite's deferred BEGIN.
+The claim, the hot write, is one statement here (kernel/pg_claim.py): round trips, not the
+lock, are what a write costs on a server.
 See https://www.postgresql.org/docs/15/explicit-locking.html#ADVISORY-LOCKS and
 https://www.postgresql.org/docs/15/mvcc-serialization-failure-handling.html
 """
