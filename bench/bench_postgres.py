@@ -7,6 +7,7 @@ Needs a server: KANBAN_TEST_PG_DSN (a role that may create databases); `make ben
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
@@ -35,16 +36,24 @@ def _server() -> str:
 
 
 def _board() -> str:
-    """A fresh, migrated board database on the server (dropped with the throwaway server)."""
+    """A fresh, migrated board database on the server (dropped at exit)."""
     import psycopg
 
     name = f"kanban_bench_{os.getpid()}_{next(_names)}"
     with psycopg.connect(_server(), autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin.execute(f'CREATE DATABASE "{name}"')
+    atexit.register(_drop, name)
     url = urlunsplit(urlsplit(_server())._replace(path="/" + name))
     db.connect(url).close()
     return url
+
+
+def _drop(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_server(), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _ready_ids(conn, count: int) -> list[str]:

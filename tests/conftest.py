@@ -71,6 +71,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    stores.drop_template()
     # the xdist controller (or a plain run) sees every report; its workers do not decide
     if stores.REQUIRED and _ran["postgres"] == 0 and not hasattr(session.config, "workerinput") \
             and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):

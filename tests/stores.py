@@ -64,3 +64,11 @@ def create_database() -> str:
 def drop_database(url: str) -> None:
     name = urlsplit(url).path.lstrip("/")
     _admin_conn().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def drop_template() -> None:
+    """At the end of the run: the template this process made, if any."""
+    global _template
+    if _template is not None:
+        _admin_conn().execute(f'DROP DATABASE IF EXISTS "{_template}" WITH (FORCE)')
+        _template = None
