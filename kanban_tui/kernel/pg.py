@@ -203,8 +203,6 @@ class Cursor:
 class Connection:
     """One PostgreSQL session with sqlite3.Connection's surface (execute, cursor, close...)."""
 
-    store = "postgres"
-
     def __init__(self, url: str):
         self.url = url
         self.raw = _open(url)
@@ -232,7 +230,7 @@ class Connection:
 
     @property
     def in_transaction(self) -> bool:
-        return self.raw.info.transaction_status != pq.TransactionStatus.IDLE
+        return not self.raw.closed and self.raw.info.transaction_status != pq.TransactionStatus.IDLE
 
     def close(self) -> None:
         self.raw.close()
@@ -298,8 +296,11 @@ class Connection:
             self._rollback()
 
     def _rollback(self) -> None:
-        if not self.raw.closed and self.in_transaction:
-            self.raw.execute("ROLLBACK")
+        if self.in_transaction:
+            try:
+                self.raw.execute("ROLLBACK")
+            except psycopg.OperationalError:
+                pass  # the session is gone, and its transaction with it
 
     # -- change detection ---------------------------------------------------------------
 
