@@ -52,9 +52,12 @@ RETRY_DEADLINE_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 10
 # Losing a conflict says nothing about the transaction itself: run it again.
 RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected)
-# Tables whose id a sequence assigns: an INSERT into one reports it as `lastrowid`.
+# Tables whose id a sequence assigns: an INSERT into one reports it as `lastrowid`, and one
+# that gives ids itself (an import) moves the sequence past them, as SQLite's rowid follows
+# the largest id.
 SERIAL_TABLES = frozenset({"task_runs", "task_comments", "task_events", "notify_subs"})
-_INSERT_INTO = re.compile(r"\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
+_INSERT_INTO = re.compile(r"\s*INSERT\s+INTO\s+(\w+)\s*(\([^)]*\))?", re.IGNORECASE)
+_ID_COLUMN = re.compile(r"[(,]\s*id\s*[,)]", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------- placeholders
@@ -152,6 +155,14 @@ def scrub(text: str, url: str) -> str:
 
 # ---------------------------------------------------------------- the connection
 
+def _serial_insert(query: str) -> tuple[str | None, bool]:
+    """(the table, if the statement inserts into a serial one; whether it gives the ids itself)."""
+    match = _INSERT_INTO.match(query)
+    if match is None or match.group(1).lower() not in SERIAL_TABLES:
+        return None, False
+    return match.group(1).lower(), bool(match.group(2) and _ID_COLUMN.search(match.group(2)))
+
+
 class Cursor:
     """The part of sqlite3.Cursor the kernel uses; `row_factory = None` yields plain tuples."""
 
@@ -163,9 +174,8 @@ class Cursor:
 
     def execute(self, sql: str, params: Any = ()) -> "Cursor":
         query, names = translate(sql)
-        table = _INSERT_INTO.match(query)
-        returning = table is not None and table.group(1).lower() in SERIAL_TABLES \
-            and "returning" not in query.lower()
+        table, gives_ids = _serial_insert(query)
+        returning = table is not None and not gives_ids and "returning" not in query.lower()
         if returning:
             query += " RETURNING id"
         self._cursor.row_factory = tuple_row if self.row_factory is None else _named_row
@@ -173,6 +183,8 @@ class Cursor:
         if returning:
             row = self._cursor.fetchone()
             self.lastrowid = row[0] if row else None
+        if gives_ids:
+            self._follow_ids(table)
         return self
 
     def executemany(self, sql: str, seq: Iterable[Any]) -> "Cursor":
@@ -180,7 +192,14 @@ class Cursor:
         rows = [_bind(params, names) for params in seq]
         if rows:
             self._conn.run(self._cursor.executemany, query, rows)
+            table, gives_ids = _serial_insert(query)
+            if gives_ids:
+                self._follow_ids(table)
         return self
+
+    def _follow_ids(self, table: str) -> None:
+        self._conn.run(self._cursor.execute, f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                       f"greatest((SELECT max(id) FROM {table}), 1))", None)
 
     def fetchone(self):
         return self._cursor.fetchone() if self._cursor.description else None

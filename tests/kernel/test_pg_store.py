@@ -95,6 +95,16 @@ def test_a_terminated_session_reconnects_on_the_next_statement(conn, home):
     assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] != backend
 
 
+def test_ids_given_by_an_insert_move_the_sequence_past_them_as_rowids_do(conn):
+    task = transitions.create(conn, "imported")["task_id"]
+    conn.executemany("INSERT INTO task_events (id, task_id, kind, created_at) VALUES (?, ?, 'edited', 0)",
+                     [(500, task), (700, task)])
+    conn.execute("INSERT INTO task_comments (id, task_id, author, body, created_at) VALUES (?, ?, 'a', 'b', 0)",
+                 (40, task))
+    assert transitions.comment(conn, task, "next")["comment_id"] == 41
+    assert queries.max_event_id(conn) == 701
+
+
 def test_rows_answer_by_index_and_by_name_like_sqlite_rows(conn):
     row = conn.execute("SELECT 1 AS one, 'two' AS two").fetchone()
     assert (row[0], row["two"], list(row), row.keys(), dict(row)) == (1, "two", [1, "two"], ["one", "two"],
