@@ -20,8 +20,9 @@ READ COMMITTED. So:
   raises no serialization failures. Deadlocks and serialization failures against anything
   else (an operator's session) are retried whole, like SQLITE_BUSY in db.write.
 Readers never wait: `read` is one REPEATABLE READ snapshot, like SQLite's deferred BEGIN.
-The claim, the hot write, is one statement here (kernel/pg_claim.py): round trips, not the
-lock, are what a write costs on a server.
+Round trips, not the lock, are what a write costs on a server: a transaction's opening (BEGIN,
+the lock) travels with its first statement in one pipeline, and the claim, the hot write, is
+one statement (kernel/pg_claim.py).
 See https://www.postgresql.org/docs/15/explicit-locking.html#ADVISORY-LOCKS and
 https://www.postgresql.org/docs/15/mvcc-serialization-failure-handling.html
 """
@@ -226,6 +227,8 @@ class Connection:
         self.url = url
         self.raw = _open(url)
         self._in_block = False  # inside write() or read()
+        # a transaction's opening statements, sent with its first statement (one round trip)
+        self._opening: tuple[str, ...] = ()
 
     def session(self) -> psycopg.Connection:
         """The server session, opened again when the server dropped it (psycopg then closes
@@ -249,7 +252,8 @@ class Connection:
 
     @property
     def in_transaction(self) -> bool:
-        return not self.raw.closed and self.raw.info.transaction_status != pq.TransactionStatus.IDLE
+        return bool(self._opening) or (
+            not self.raw.closed and self.raw.info.transaction_status != pq.TransactionStatus.IDLE)
 
     def close(self) -> None:
         self.raw.close()
@@ -268,7 +272,16 @@ class Connection:
         """Execute; a lost conflict propagates as itself (write retries it), any other
         server error as a one-line DatabaseError without the password."""
         try:
-            method(query, args)
+            if self._opening:
+                opening, self._opening = self._opening, ()
+                # pipeline mode: the opening and the first statement travel together
+                # (https://www.psycopg.org/psycopg3/docs/advanced/pipeline.html)
+                with self.raw.pipeline():
+                    for statement in opening:
+                        self.raw.execute(statement)
+                    method(query, args)
+            else:
+                method(query, args)
         except RETRYABLE:
             raise
         except psycopg.Error as exc:
@@ -276,6 +289,10 @@ class Connection:
 
     def script(self, sql: str) -> None:
         """Run a multi-statement script as it is (no placeholders: migrations)."""
+        if self._opening:  # a script cannot share a pipeline: open the transaction on its own
+            opening, self._opening = self._opening, ()
+            for statement in opening:
+                self.run(self.raw.execute, statement, None)
         self.run(self.session().execute, sql, None)
 
     # -- transactions -------------------------------------------------------------------
@@ -286,11 +303,11 @@ class Connection:
         give_up_at = time.monotonic() + RETRY_DEADLINE_SECONDS
         delay = 0.001
         while True:
-            self.script(f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({BOARD_LOCK})")
-            self._in_block = True
+            self._begin(("BEGIN ISOLATION LEVEL READ COMMITTED", f"SELECT pg_advisory_xact_lock({BOARD_LOCK})"))
             try:
                 result = fn(self)
-                self.script("COMMIT")
+                if not self._opening:  # fn ran a statement, so the transaction began
+                    self.script("COMMIT")
                 return result
             except RETRYABLE as exc:
                 self._rollback()
@@ -300,22 +317,26 @@ class Connection:
                 self._rollback()
                 raise
             finally:
-                self._in_block = False
+                self._in_block, self._opening = False, ()
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.1)
 
     def read(self, fn: Callable[["Connection"], T]) -> T:
         """Several reads against one snapshot."""
-        self.script("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        self._in_block = True
+        self._begin(("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",))
         try:
             return fn(self)
         finally:
-            self._in_block = False
+            self._in_block, self._opening = False, ()
             self._rollback()
 
+    def _begin(self, opening: tuple[str, ...]) -> None:
+        self.session()
+        self._opening = opening
+        self._in_block = True
+
     def _rollback(self) -> None:
-        if self.in_transaction:
+        if not self.raw.closed and self.raw.info.transaction_status != pq.TransactionStatus.IDLE:
             try:
                 self.raw.execute("ROLLBACK")
             except psycopg.OperationalError:
