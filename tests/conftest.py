@@ -66,8 +66,12 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if stores.REQUIRED and _ran["postgres"] == 0 and not hasattr(config, "workerinput"):
+    if hasattr(config, "workerinput"):
+        return
+    if stores.REQUIRED and _ran["postgres"] == 0:
         terminalreporter.write_line("FAILED: KANBAN_TEST_PG_REQUIRED=1 but no test ran on PostgreSQL", red=True)
+    elif _ran["postgres"]:
+        terminalreporter.write_line(f"{_ran['postgres']} tests passed on PostgreSQL")
 
 
 def pytest_sessionfinish(session, exitstatus):
