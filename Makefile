@@ -16,8 +16,9 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/kanban-tui demo
 
+# beside a throwaway PostgreSQL server, so the suite runs on both stores (scripts/with_postgres.sh)
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q
+	scripts/with_postgres.sh $(PY) -m pytest -n 2 -q
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -1,14 +1,20 @@
 """Run every benchmark and print each figure beside its same-run baseline.
 
-Usage: python -m bench [name ...]   (names: kernel, dispatch, tools, tui, import)
+Usage: python -m bench [name ...]   (names: kernel, dispatch, tools, tui, import, postgres)
+
+`postgres` needs a server: without KANBAN_TEST_PG_DSN the run restarts itself beside a
+throwaway one (scripts/with_postgres.sh).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from pathlib import Path
 
-SUITES = ("kernel", "dispatch", "tools", "tui", "import")
+SUITES = ("kernel", "dispatch", "tools", "tui", "import", "postgres")
+WITH_POSTGRES = Path(__file__).resolve().parent.parent / "scripts" / "with_postgres.sh"
 
 
 def _format(row: dict) -> str:
@@ -24,6 +30,9 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown suite(s): {', '.join(unknown)}; choose from {', '.join(SUITES)}", file=sys.stderr)
         return 2
+    if "postgres" in chosen and not os.environ.get("KANBAN_TEST_PG_DSN") and not os.environ.get("KANBAN_BENCH_PG_TRIED"):
+        os.environ["KANBAN_BENCH_PG_TRIED"] = "1"  # once: without a server, bench_postgres says so
+        os.execv(str(WITH_POSTGRES), [str(WITH_POSTGRES), sys.executable, "-m", "bench", *chosen])
     missed = 0
     for name in chosen:
         module = importlib.import_module(f"bench.bench_{name}")

@@ -1,7 +1,7 @@
 """The board's live feed: a thread that notices commits and posts `BoardChanged`.
 
-It owns one read connection and asks SQLite `PRAGMA data_version` every ~100 ms (a few
-microseconds, no table read). Only when another connection committed does it read the new
+It owns one read connection and asks `db.data_version` every ~100 ms (on SQLite a few
+microseconds, no table read; on PostgreSQL one indexed probe). Only when another connection committed does it read the new
 events after its cursor, and posts them, in batches, to the target (the app).
 """
 
@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
+from kanban_tui.errors import StorageError
 from kanban_tui.kernel import db, queries
 from kanban_tui.messages import BoardChanged
 
@@ -47,11 +48,11 @@ class Bridge:
             version = None
             while not self._stop.wait(self.poll_seconds):
                 try:
-                    current = conn.execute("PRAGMA data_version").fetchone()[0]
+                    current = db.data_version(conn)
                     if current != version:
                         version = current
                         self._drain(conn)
-                except sqlite3.Error:
+                except (sqlite3.Error, StorageError):
                     version = None  # a transient failure: read again on the next poll
         finally:
             conn.close()

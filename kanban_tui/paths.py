@@ -1,9 +1,11 @@
-"""Where a board lives: home folder, database file, logs and workspaces."""
+"""Where a board lives: home folder, database (a file, or a PostgreSQL URL), logs and workspaces."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from kanban_tui.kernel.dsn import is_postgres
 
 
 class Paths:
@@ -11,7 +13,7 @@ class Paths:
 
     __slots__ = ("home", "db")
 
-    def __init__(self, home: Path, db: Path):
+    def __init__(self, home: Path, db: Path | str):
         self.home = home
         self.db = db
 
@@ -19,7 +21,9 @@ class Paths:
         return isinstance(other, Paths) and (self.home, self.db) == (other.home, other.db)
 
     def __repr__(self) -> str:
-        return f"Paths(home={self.home!r}, db={self.db!r})"
+        from kanban_tui.kernel.dsn import redact
+
+        return f"Paths(home={self.home!r}, db={redact(repr(self.db))})"
 
     @property
     def config(self) -> Path:
@@ -50,6 +54,8 @@ def resolve(home: str | os.PathLike | None = None, db: str | os.PathLike | None 
     home_value = home or env.get("KANBAN_TUI_HOME")
     db_value = db or env.get("KANBAN_DB")
     home_path = Path(home_value).expanduser() if home_value else default_home()
+    if is_postgres(db_value):
+        return Paths(home=home_path.absolute(), db=str(db_value))
     db_path = Path(db_value).expanduser() if db_value else home_path / "kanban.db"
     return Paths(home=home_path.absolute(), db=db_path.absolute())
 
@@ -60,4 +66,5 @@ def ensure_home(paths: Paths) -> None:
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
             os.chmod(folder, 0o700)
-    paths.db.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(paths.db, Path):
+        paths.db.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from kanban_tui import validate
 from kanban_tui.errors import KanbanError, Refused, UsageError
 from kanban_tui.kernel import db, transitions
 from kanban_tui.kernel.caller import Caller, prove
+from kanban_tui.kernel.dsn import is_postgres
 from kanban_tui.kernel.models import STATUSES, WORKSPACE_KINDS, normalize_profile
 
 SHOW_EVENT_LIMIT = 50
@@ -392,9 +393,12 @@ HANDLERS: dict[str, Handler] = {
 
 # ---------------------------------------------------------------- the one entry point
 
-def database_path(env: Mapping[str, str]) -> Path:
-    """KANBAN_DB, else KANBAN_TUI_HOME/kanban.db, else the platform default home."""
+def database_path(env: Mapping[str, str]) -> Path | str:
+    """KANBAN_DB (a file or a PostgreSQL URL), else KANBAN_TUI_HOME/kanban.db, else the
+    platform default home."""
     pinned = (env.get("KANBAN_DB") or "").strip()
+    if is_postgres(pinned):
+        return pinned
     if pinned:
         return Path(pinned).expanduser().absolute()
     from kanban_tui import paths

@@ -119,7 +119,7 @@ IDS_HELP = "one or more cards: ids, or unique prefixes (4+ characters after t_)"
 GLOBAL_OPTIONS = (
     ("--home", "DIR", "the board's folder: database, config.yaml, logs, workspaces "
                       "(default: $KANBAN_TUI_HOME, else kanban-tui in the user data dir)"),
-    ("--db", "FILE", "the database file (default: $KANBAN_DB, else <home>/kanban.db)"),
+    ("--db", "FILE|URL", "the database: a file, or a postgresql:// URL (default: $KANBAN_DB, else <home>/kanban.db)"),
 )
 EPILOG = """\
 start here:

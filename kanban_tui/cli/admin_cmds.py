@@ -8,6 +8,7 @@ import os
 from kanban_tui import validate
 from kanban_tui.cli import ID_HELP, checked, output
 from kanban_tui.kernel import queries, transitions
+from kanban_tui.kernel.dsn import redact
 
 
 def register(subparsers) -> None:
@@ -114,7 +115,7 @@ def init(args, session) -> int:
             handle.write(default_config_text())
         config_note = "written"
     profiles = len(session.config.profiles)  # loading validates a kept config: typos show now
-    output.line(f"Board ready in {session.paths.home}\n  database: {session.paths.db}\n"
+    output.line(f"Board ready in {session.paths.home}\n  database: {redact(session.paths.db)}\n"
                 f"  config:   {config_path} ({config_note}, {profiles} profile{'s' * (profiles != 1)})")
     return 0
 

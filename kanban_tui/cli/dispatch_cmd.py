@@ -9,6 +9,7 @@ import threading
 import time
 
 from kanban_tui.cli import output
+from kanban_tui.kernel.dsn import redact
 from kanban_tui.validate import COUNT_MAX
 
 # --dispatch-only warns once ready work has not spawned for this many ticks in a row.
@@ -122,7 +123,7 @@ def dispatch_only(args, session) -> int:
     previous = {signum: signal.signal(signum, lambda *_: stopping.set())
                 for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        log.say(f"dispatcher {runner.holder} started on {session.paths.db}")
+        log.say(f"dispatcher {runner.holder} started on {redact(session.paths.db)}")
         runner.start()
         while not stopping.wait(0.2):
             log.role(runner.status())

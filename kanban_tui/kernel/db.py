@@ -1,6 +1,8 @@
-"""SQLite connections, migrations and the one way to write: `write(conn)` = BEGIN IMMEDIATE.
+"""Connections, migrations and the one way to write: `write(conn)` = BEGIN IMMEDIATE.
 
-Every connection runs in autocommit mode (isolation_level=None) so that transactions are
+A board is an SQLite file or, given a `postgresql://` URL, a PostgreSQL database (kernel/pg.py,
+whose connection has the same surface); every function here takes either. On SQLite every
+connection runs in autocommit mode (isolation_level=None) so that transactions are
 explicit. Writers take the write lock up front (BEGIN IMMEDIATE) and retry with jittered
 back-off on SQLITE_BUSY beyond the busy timeout, so no caller ever sees "database is locked".
 """
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
 from kanban_tui.errors import StorageError
+from kanban_tui.kernel import dsn
 
 T = TypeVar("T")
 
@@ -55,7 +58,12 @@ def _check_header(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def connect(path: str | os.PathLike, *, migrate: bool = True) -> sqlite3.Connection:
-    """Open the board at `path` (created 0600 when missing), configured and migrated."""
+    """Open the board at `path` (created 0600 when missing), configured and migrated; a
+    PostgreSQL URL opens that database instead."""
+    if dsn.is_postgres(path):
+        from kanban_tui.kernel import pg
+
+        return pg.connect(str(path), migrate=migrate)  # type: ignore[return-value]
     path = Path(path)
     created = not path.exists()
     if created:
@@ -137,12 +145,18 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("COMMIT")
 
 
+def is_postgres(conn: object) -> bool:
+    return not isinstance(conn, sqlite3.Connection)
+
+
 def write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     """Run fn(conn) inside one BEGIN IMMEDIATE transaction; retry it whole when the DB is busy.
 
     fn must be pure with respect to the database (no side effects outside it), since a busy
     retry runs it again from the start.
     """
+    if is_postgres(conn):
+        return conn.write(fn)  # type: ignore[attr-defined]
 
     def attempt() -> T:
         with _immediate(conn):
@@ -153,6 +167,8 @@ def write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
 
 def read(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     """Run several reads in one snapshot (a deferred transaction)."""
+    if is_postgres(conn):
+        return conn.read(fn)  # type: ignore[attr-defined]
 
     def attempt() -> T:
         conn.execute("BEGIN")
@@ -163,6 +179,22 @@ def read(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
                 conn.execute("COMMIT")
 
     return retrying(attempt)
+
+
+def data_version(conn: sqlite3.Connection) -> object:
+    """A value that changes when another connection commits (compare it, nothing more)."""
+    if is_postgres(conn):
+        return conn.data_version()  # type: ignore[attr-defined]
+    return conn.execute("PRAGMA data_version").fetchone()[0]
+
+
+def schema_version(conn: sqlite3.Connection) -> int | None:
+    """The newest migration recorded on the board, None when none is."""
+    if is_postgres(conn):
+        from kanban_tui.kernel import pg
+
+        return pg.current_version(conn) or None  # type: ignore[arg-type]
+    return _current_version(conn) or None
 
 
 def _current_version(conn: sqlite3.Connection) -> int:
@@ -176,6 +208,10 @@ def _current_version(conn: sqlite3.Connection) -> int:
 
 def migrate_db(conn: sqlite3.Connection) -> int:
     """Apply pending migrations, each in its own transaction; refuse a DB newer than the code."""
+    if is_postgres(conn):
+        from kanban_tui.kernel import pg
+
+        return pg.migrate_db(conn)  # type: ignore[arg-type]
     version = retrying(lambda: _current_version(conn))
     if version > SCHEMA_VERSION:
         raise StorageError(

@@ -27,7 +27,7 @@ from kanban_tui.kernel.workers import WorkerExit, Workers
 from kanban_tui.paths import Paths
 
 TERMINATE_GRACE_SECONDS = 5.0
-WAKE_POLL_SECONDS = 0.05       # how often the leader looks at PRAGMA data_version
+WAKE_POLL_SECONDS = 0.05       # how often the leader looks at db.data_version
 OBSERVER_POLL_SECONDS = 0.5    # how often an observer tries to take the lease
 ADOPTED_SWEEP_SECONDS = 0.5    # fingerprint checks when pidfd_open is unavailable
 ERROR_BACKOFF_SECONDS = 1.0  # after a failed step (a full disk, say), doubling up to
@@ -360,7 +360,7 @@ def next_deadline(conn: Conn, now: float | None = None) -> float | None:
         "  UNION ALL SELECT claim_expires FROM tasks WHERE status = 'running' AND claim_expires > :now"
         "  UNION ALL SELECT r.started_at + t.max_runtime_seconds FROM tasks t "
         "    JOIN task_runs r ON r.id = t.current_run_id WHERE t.status = 'running' "
-        "    AND t.max_runtime_seconds IS NOT NULL AND r.started_at + t.max_runtime_seconds > :now)",
+        "    AND t.max_runtime_seconds IS NOT NULL AND r.started_at + t.max_runtime_seconds > :now) AS due",
         {"now": now}).fetchone()[0])
 
 
@@ -370,16 +370,12 @@ def live_workers(conn: Conn) -> int:
 
 # ---------------------------------------------------------------- the dispatcher thread
 
-def _data_version(conn: Conn) -> int:
-    return conn.execute("PRAGMA data_version").fetchone()[0]
-
-
 class Dispatcher:
     """The dispatcher on a thread (inside the TUI, or headless): leads while it holds the lease,
     observes otherwise. Start it once; stop() releases the lease and leaves workers running.
 
     The leader ticks on the interval and also at once when another connection commits
-    (PRAGMA data_version, polled every 50 ms), when one of its workers ends (a pidfd per
+    (db.data_version, polled every 50 ms), when one of its workers ends (a pidfd per
     worker), when a timed deadline arrives (retry, lease expiry, max runtime) and when nudged.
     All database work happens on the thread, on its own connection, so the leader's own
     writes never wake it.
@@ -411,7 +407,7 @@ class Dispatcher:
         self._next_tick_at = 0.0
         self._next_lease_try = 0.0
         self._deadline: float | None = None
-        self._version: int | None = None
+        self._version: object = None
         self._woken = False
         self._registered: dict[int, int] = {}
         self._changed_at: float | None = None  # the board changed since the last checkpoint
@@ -512,7 +508,7 @@ class Dispatcher:
 
     def _lead(self, conn: Conn, now: float) -> float:
         self._keepalive(conn)
-        version = _data_version(conn)
+        version = db.data_version(conn)
         if version != self._version:
             self._version = version
             self._woken = True

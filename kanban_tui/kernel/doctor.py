@@ -55,21 +55,25 @@ def _open_files():
             except OSError:
                 continue
 
+# SQLite's own file checks. PostgreSQL has no counterpart to run: it enforces every foreign key
+# at all times, and page-level checks (amcheck) are an operator's tool, not the board's.
 
 def _integrity(conn: Conn) -> list[str]:
+    if db.is_postgres(conn):
+        return []
     return [f"integrity_check: {row[0]}" for row in conn.execute("PRAGMA integrity_check")
             if row[0] != "ok"]
 
 
 def _foreign_keys(conn: Conn) -> list[str]:
+    if db.is_postgres(conn):
+        return []
     return [f"{table} row {rowid if rowid is not None else '(no rowid)'} points at a missing {parent} row"
             for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check")]
 
 
 def _schema_version(conn: Conn) -> list[str]:
-    has_table = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                             "AND name = 'schema_migrations'").fetchone()
-    version = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] if has_table else None
+    version = db.schema_version(conn)
     if version == db.SCHEMA_VERSION:
         return []
     return [f"schema version recorded as {version}, expected {db.SCHEMA_VERSION}"]
@@ -126,10 +130,13 @@ def _cycles(conn: Conn) -> list[str]:
 
 def _ready_with_open_parents(conn: Conn) -> list[str]:
     rows = conn.execute(
-        "SELECT c.id, group_concat(p.id, ', ') FROM tasks c "
+        "SELECT c.id, p.id FROM tasks c "
         "JOIN task_links l ON l.child_id = c.id JOIN tasks p ON p.id = l.parent_id "
-        "WHERE c.status = 'ready' AND p.status NOT IN ('done', 'archived') GROUP BY c.id ORDER BY c.id")
-    return [f"{task}: ready while parents are open ({parents})" for task, parents in rows]
+        "WHERE c.status = 'ready' AND p.status NOT IN ('done', 'archived') ORDER BY c.id, l.created_at, p.id")
+    open_parents: dict[str, list[str]] = {}
+    for task, parent in rows:
+        open_parents.setdefault(task, []).append(parent)
+    return [f"{task}: ready while parents are open ({', '.join(parents)})" for task, parents in open_parents.items()]
 
 
 def _done_without_completed_at(conn: Conn) -> list[str]:

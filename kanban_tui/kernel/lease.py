@@ -3,7 +3,7 @@
 The leader renews the row every couple of seconds; anyone may take it once it expires, or at
 once when its holder is a process on this host that no longer exists. Observers wake the
 leader by bumping the `nudge` counter in `settings`: the commit changes the leader's
-`PRAGMA data_version` like any other board change.
+`db.data_version` like any other board change.
 """
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ def try_acquire(conn: Conn, holder: str, now: float | None = None) -> bool:
             c.execute("UPDATE dispatcher_lease SET expires_at = ? WHERE name = 'dispatcher'",
                       (now + TTL_SECONDS,))
             return True
-        c.execute("INSERT OR REPLACE INTO dispatcher_lease (name, holder, host, pid, acquired_at, expires_at) "
+        # a fresh row: the last holder's tick stamp and counts go with it
+        c.execute("DELETE FROM dispatcher_lease WHERE name = 'dispatcher'")
+        c.execute("INSERT INTO dispatcher_lease (name, holder, host, pid, acquired_at, expires_at) "
                   "VALUES ('dispatcher', ?, ?, ?, ?, ?)", (holder, host, pid, now, now + TTL_SECONDS))
         return True
 
@@ -106,7 +108,8 @@ def status(conn: Conn, now: float | None = None) -> dict | None:
 
 
 def nudge(conn: Conn) -> None:
-    """Wake whoever leads: any commit bumps its data_version; this one says why."""
+    """Wake whoever leads: any commit bumps its data_version (on PostgreSQL, this one does); this
+    one says why."""
     db.write(conn, lambda c: c.execute(
         "INSERT INTO settings (key, value) VALUES ('nudge', '1') "
-        "ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"))
+        "ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)"))

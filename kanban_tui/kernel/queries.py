@@ -139,15 +139,18 @@ def list_tasks(conn: Conn, *, assignee: str | None = None, status: str | None = 
         statuses = STATUSES if include_archived else STATUSES[:-1]
     where, params = _task_filter(None, tenant, assignee)
     clause = " AND ".join(["t.status = ?", *where])
-    sql = f"SELECT * FROM tasks t WHERE {clause} ORDER BY t.priority DESC, t.created_at, t.id LIMIT ?"
+    sql = f"SELECT * FROM tasks t WHERE {clause} ORDER BY t.priority DESC, t.created_at, t.id"
 
     def read(c: Conn) -> list[dict]:
         rows: list[dict] = []
         for wanted in statuses:
-            remaining = -1 if limit is None else limit - len(rows)
+            if limit is None:
+                rows.extend(_dicts(c, sql, [wanted, *params]))
+                continue
+            remaining = limit - len(rows)
             if remaining == 0:
                 break
-            rows.extend(_dicts(c, sql, [wanted, *params, remaining]))
+            rows.extend(_dicts(c, sql + " LIMIT ?", [wanted, *params, remaining]))
         return _task_dicts(c, rows)
 
     return in_snapshot(conn, read)
@@ -272,7 +275,8 @@ def _task_filter(search: str | None, tenant: str | None,
     if search:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         fields = ("id", "title", "body", "assignee", "tenant")
-        where.append("(" + " OR ".join(f"t.{field} LIKE ? ESCAPE '\\'" for field in fields) + ")")
+        # lower() on both sides: SQLite's LIKE ignores (ASCII) case, PostgreSQL's LIKE does not
+        where.append("(" + " OR ".join(f"lower(t.{field}) LIKE lower(?) ESCAPE '\\'" for field in fields) + ")")
         params.extend([pattern] * len(fields))
     return where, params
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -120,6 +121,29 @@ def test_garbage_db_file_exits_1_and_is_left_untouched(kt, tmp_path):
     assert_one_line_error(kt("--db", str(garbage), "list"), 1, "not an SQLite database")
     assert garbage.read_bytes() == content
     assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.db", "home"]
+
+
+def with_password(url: str, password: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:{password}@{parts.hostname}:{parts.port}"))
+
+
+def test_an_unreachable_postgres_url_exits_1_without_its_password(kt):
+    result = kt("--db", "postgresql://kanban:s3cr%40t@127.0.0.1:1/board", "list")
+    assert_one_line_error(result, 1, "postgresql://kanban:***@127.0.0.1:1/board: cannot open the board")
+    assert "s3cr" not in result.err
+
+
+@pytest.mark.postgres_only
+def test_a_password_in_the_url_is_never_printed(kt, home):
+    # the test server trusts loopback, so any password gets in
+    url = with_password(home.db, "s3cr3t")
+    shown = kt.ok("--db", url, "init").out
+    assert "s3cr3t" not in shown and with_password(home.db, "***") in shown
+    missing = with_password(home.db, "s3cr3t").rsplit("/", 1)[0] + "/no_such_board"
+    result = kt("--db", missing, "list")
+    assert_one_line_error(result, 1, "cannot open the board")
+    assert "s3cr3t" not in result.err
 
 
 @pytest.mark.corrupts_board

@@ -14,9 +14,10 @@ import subprocess
 import sys
 import time
 import types
+from contextlib import closing
 
 from kanban_tui.cli import read_cmds
-from kanban_tui.kernel import lease, queries, transitions
+from kanban_tui.kernel import db, lease, queries, transitions
 
 ID = r"t_[0-9a-f]{8}"
 
@@ -27,6 +28,7 @@ def write_config(kt, text: str) -> None:
 
 # ---------------------------------------------------------------- init and homes
 
+@pytest.mark.sqlite_only  # about the default database file in the home
 def test_init_creates_a_private_home_with_a_commented_config(tmp_path, capsys):
     from kanban_tui.cli import main
 
@@ -42,6 +44,7 @@ def test_init_creates_a_private_home_with_a_commented_config(tmp_path, capsys):
     assert "config.yaml (kept, 1 profile)" in capsys.readouterr().out
 
 
+@pytest.mark.sqlite_only  # about the default database file in the home
 def test_any_verb_initialises_a_fresh_home(tmp_path, capsys):
     from kanban_tui.cli import main
 
@@ -67,8 +70,9 @@ def test_no_verb_opens_the_board_through_run_app(kt, monkeypatch):
     monkeypatch.setitem(sys.modules, "kanban_tui.app", app)
     assert kt().code == 0
     (paths, config), = calls
-    assert paths.home == kt.paths.home and config.dispatch.max_workers == 4
-    assert kt.paths.db.is_file()
+    assert paths == kt.paths and config.dispatch.max_workers == 4
+    with closing(db.connect(paths.db, migrate=False)) as board:
+        assert db.schema_version(board) == db.SCHEMA_VERSION
 
 
 # ---------------------------------------------------------------- create

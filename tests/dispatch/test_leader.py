@@ -68,10 +68,10 @@ def test_record_tick_release_and_nudge(conn, home):
     lease.release(conn, me)
     assert lease.status(conn, now=N + 2) is None
     watcher = db.connect(home.db)
-    before = watcher.execute("PRAGMA data_version").fetchone()[0]
+    before = db.data_version(watcher)
     lease.nudge(conn)
     lease.nudge(conn)
-    assert watcher.execute("PRAGMA data_version").fetchone()[0] != before
+    assert db.data_version(watcher) != before
     assert conn.execute("SELECT value FROM settings WHERE key = 'nudge'").fetchone()[0] == "2"
     watcher.close()
 

@@ -70,6 +70,7 @@ def test_every_task_needs_a_created_event(conn):
 
 
 @pytest.mark.corrupts_board
+@pytest.mark.sqlite_only  # only SQLite can switch its CHECKs off to store the bad row
 def test_closed_runs_need_an_outcome(conn):
     task = make_task(conn, status="done")
     conn.execute("PRAGMA ignore_check_constraints = ON")
@@ -111,6 +112,7 @@ def test_schema_version_must_be_recorded(conn):
 
 
 @pytest.mark.corrupts_board
+@pytest.mark.sqlite_only  # PostgreSQL enforces foreign keys at all times
 def test_foreign_key_violations(conn):
     conn.execute("PRAGMA foreign_keys = OFF")
     add_comment(conn, "t_0000dead", "orphan")

@@ -39,6 +39,7 @@ def test_resolve_id_names_unknown_and_ambiguous_ids(conn):
     assert str(info.value) == "ambiguous id prefix 't_ab12' matches t_ab120001, t_ab120002"
 
 
+@pytest.mark.sqlite_only  # reads SQLite's query plan
 def test_resolve_id_uses_the_primary_key_range(conn):
     plan = " ".join(row[3] for row in conn.execute(
         "EXPLAIN QUERY PLAN SELECT id FROM tasks WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",

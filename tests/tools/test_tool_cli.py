@@ -96,14 +96,14 @@ def test_a_missing_tool_name_is_a_usage_error(db_path):
     assert "tool" in answer.stderr
 
 
-def test_the_heartbeat_path_imports_nothing_heavy(db_path, conn):
+def test_the_heartbeat_path_imports_nothing_heavy(db_path, conn, tmp_path):
     _, env = worker(db_path, conn)
     probe = ("import sys; from kanban_tui.cli import main; status = main(['tool', 'kanban_heartbeat']); "
              "heavy = sorted({name.split('.')[0] for name in sys.modules} & "
              "{'mcp', 'yaml', 'textual', 'psutil', 'anyio', 'pydantic', 'rich'}); "
              "print(status, heavy, file=sys.stderr)")
     clean = {key: value for key, value in os.environ.items() if not key.startswith("KANBAN_")}
-    done = subprocess.run([sys.executable, "-c", probe], env={**clean, **env, "KANBAN_TUI_HOME": str(db_path.parent)},
+    done = subprocess.run([sys.executable, "-c", probe], env={**clean, **env, "KANBAN_TUI_HOME": str(tmp_path)},
                           capture_output=True, text=True, timeout=60)
     assert done.stderr.strip() == "0 []"
 

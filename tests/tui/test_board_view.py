@@ -117,6 +117,7 @@ async def test_inert_text_on_screen(home, conn):
         assert any("[b]x[/b] \\x1b[2J" in line for line in shown_lines(app.board.lists["ready"]))
 
 
+@pytest.mark.both_stores  # the board's gateway and bridge on PostgreSQL too
 async def test_a_change_from_another_process_appears_within_half_a_second(home, conn):
     app = make_app(home, CONFIG)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -262,6 +263,7 @@ async def test_dispatcher_status_observer_of_another_leader(home, conn):
         await until(pilot, lambda: "observer of otherhost:4242" in app.board.top_bar.status.shown.plain)
 
 
+@pytest.mark.both_stores  # the board's gateway and bridge on PostgreSQL too
 async def test_in_process_dispatcher_leads_and_releases_on_quit(home, conn):
     config = Config(profiles=CONFIG.profiles, dispatch=DispatchSettings(interval_seconds=60, max_workers=2))
     app = make_app(home, config, start_dispatcher=True)
@@ -275,6 +277,7 @@ async def test_in_process_dispatcher_leads_and_releases_on_quit(home, conn):
 
 # ---------------------------------------------------------------- the bridge alone
 
+@pytest.mark.both_stores  # the board's gateway and bridge on PostgreSQL too
 def test_bridge_posts_new_events_with_cursor_and_task_ids(home):
     writer = db.connect(home.db)
     received = []
