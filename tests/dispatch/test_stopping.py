@@ -19,7 +19,8 @@ HANG = [{"do": "hang"}]
 
 
 def kt(board, *argv: str) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("KANBAN_")}
+    # no worker identity; the board's database (the store under test) is kept
+    env = {key: value for key, value in os.environ.items() if not key.startswith("KANBAN_") or key == "KANBAN_DB"}
     return subprocess.run([sys.executable, "-m", "kanban_tui", "--home", str(board.paths.home), *argv], env=env,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
 
@@ -149,7 +150,8 @@ def test_inside_a_worker_the_cli_refuses_to_change_other_cards(board, argv):
     running_worker(board, mine)
     lock = board.conn.execute("SELECT claim_lock FROM tasks WHERE id = ?", (mine,)).fetchone()[0]
     before = (board.task(other), board.events(other))
-    env = {key: value for key, value in os.environ.items() if not key.startswith("KANBAN_")}
+    # no worker identity; the board's database (the store under test) is kept
+    env = {key: value for key, value in os.environ.items() if not key.startswith("KANBAN_") or key == "KANBAN_DB"}
     env.update(KANBAN_TASK=mine, KANBAN_CLAIM_LOCK=lock, KANBAN_TUI_HOME=str(board.paths.home))
     done = subprocess.run([sys.executable, "-m", "kanban_tui", *[a.replace("{other}", other) for a in argv]],
                           env=env, capture_output=True, text=True, timeout=60)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 
 import pytest
 
 from kanban_tui import tools
-from kanban_tui.kernel import queries, transitions
+from kanban_tui.errors import KanbanError
+from kanban_tui.kernel import db, queries, transitions
 
 WORKER_SET = ["kanban_show", "kanban_complete", "kanban_block", "kanban_heartbeat", "kanban_comment",
               "kanban_create", "kanban_link"]
@@ -24,9 +26,9 @@ def claim_lock(db_path, run_id) -> str | None:
     if not isinstance(run_id, int):
         return None
     try:
-        with sqlite3.connect(db_path) as conn:
+        with closing(db.connect(db_path, migrate=False)) as conn:
             row = conn.execute("SELECT claim_lock FROM task_runs WHERE id = ?", (run_id,)).fetchone()
-    except sqlite3.Error:  # no board yet
+    except (sqlite3.Error, KanbanError):  # no board yet
         return None
     return row[0] if row else None
 
