@@ -95,7 +95,7 @@ def connect(path: str | os.PathLike, *, migrate: bool = True) -> sqlite3.Connect
 def check_writable(conn: sqlite3.Connection, path: str | os.PathLike) -> None:
     """Refuse a board this process can read but not write (a read-only file, say) up front."""
     def probe(c: sqlite3.Connection) -> None:  # a write that changes nothing (BEGIN alone is not refused)
-        c.execute("UPDATE schema_migrations SET version = version WHERE 0")
+        c.execute("UPDATE schema_migrations SET version = version WHERE 1 = 0")
 
     try:
         write(conn, probe)
@@ -104,7 +104,10 @@ def check_writable(conn: sqlite3.Connection, path: str | os.PathLike) -> None:
 
 
 def checkpoint(conn: sqlite3.Connection) -> None:
-    """Copy committed WAL frames into the database file (PASSIVE: never waits for, nor blocks, others)."""
+    """Copy committed WAL frames into the database file (PASSIVE: never waits for, nor blocks, others).
+    PostgreSQL has no WAL of ours to move."""
+    if is_postgres(conn):
+        return
     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
 

@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Callable
 
-from kanban_tui.kernel import db, queries
+from kanban_tui.kernel import db, dsn, queries
 
 Conn = sqlite3.Connection
 
@@ -31,6 +31,8 @@ def wal_problems(db_path: str | os.PathLike) -> list[str]:
     """A board whose `-wal` file was deleted while processes still write to it: their writes go to
     a file nobody else can see and are lost with them, unless one checkpoints first. Run this
     before opening the board (opening creates a fresh, empty WAL). Linux (/proc) only."""
+    if dsn.is_postgres(db_path):
+        return []
     db_file = Path(db_path).resolve()
     wal = f"{db_file}-wal"
     if os.path.exists(wal) or not os.path.isdir("/proc"):

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from kanban_tui.errors import Refused
+from kanban_tui.kernel import dsn
 from kanban_tui.kernel.importers import hermes, kanban, source, writer
 
 
@@ -21,7 +22,8 @@ def import_board(conn: sqlite3.Connection, where: str, *, board: str | None = No
     """Import the board at `where` into conn's board; returns the report (SPEC 17)."""
     now = time.time() if now is None else now
     path = source.locate(where, board)
-    if target is not None and target.exists() and os.path.samefile(path, target):
+    if target is not None and not dsn.is_postgres(target) and Path(target).exists() \
+            and os.path.samefile(path, target):
         raise Refused(f"{path} is this board itself; nothing to import")
     with source.Snapshot(path) as snap:
         problem = source.integrity_problem(snap.conn)
