@@ -27,8 +27,8 @@ WITH task AS (
                       WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived'))
     FOR UPDATE OF t SKIP LOCKED
 ), run AS (
-    INSERT INTO task_runs (task_id, profile, status, claim_lock, claim_expires, started_at)
-    SELECT id, assignee, 'running', :lock, :expires, :now FROM task
+    INSERT INTO task_runs (task_id, profile, status, claim_lock, claim_expires, started_at, claimer, role, host_id)
+    SELECT id, assignee, 'running', :lock, :expires, :now, :claimer, :role, :host FROM task
     RETURNING id, task_id, profile
 ), claimed AS (
     UPDATE tasks t SET status = 'running', claim_lock = :lock, claim_expires = :expires,
@@ -45,12 +45,13 @@ SELECT run.id, run.profile FROM run
 
 
 def claim(c, task_id: str, *, lock: str, expires: float, now: float, max_workers: int | None,
-          profile_max_workers: int | None) -> dict | None:
+          profile_max_workers: int | None, claimer: str | None, role: str, host: str) -> dict | None:
     """Claim in one statement; the claim's result, or None when the task was not claimable."""
-    # the payload text is exactly dumps({"run_id": ..., "lock": ..., "expires": ...}), as on SQLite
-    tail = "," + dumps({"lock": lock, "expires": expires})[1:]
+    # the payload text is exactly dumps({"run_id": ..., "expires": ...}), as on SQLite
+    tail = "," + dumps({"expires": expires})[1:]
     row = c.execute(CLAIM_SQL, {"task_id": task_id, "cap": max_workers, "profile_cap": profile_max_workers,
-                                "lock": lock, "expires": expires, "now": now,
+                                "lock": lock, "expires": expires, "now": now, "claimer": claimer,
+                                "role": role, "host": host,
                                 "payload_head": '{"run_id":', "payload_tail": tail}).fetchone()
     if row is None:
         return None

@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import sqlite3
 
+import pytest
+
 from kanban_tui.kernel import db
 from kanban_tui.kernel import transitions as T
+
+pytestmark = pytest.mark.sqlite_only  # the WAL is SQLite's
 
 
 def _rows_in_database_file(path) -> int:
