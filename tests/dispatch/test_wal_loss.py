@@ -7,9 +7,12 @@ import os
 import signal
 import subprocess
 
+import pytest
 from harness import PYTHON
 
 from kanban_tui.kernel import db
+
+pytestmark = pytest.mark.sqlite_only  # files, mounts and the WAL of an SQLite board
 
 
 def cli(board, *args: str) -> subprocess.CompletedProcess:
