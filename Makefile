@@ -18,8 +18,7 @@ run: $(STAMP)
 
 # beside a throwaway PostgreSQL server, so the suite runs on both stores (scripts/with_postgres.sh)
 test: $(STAMP)
-	scripts/with_postgres.sh $(PY) -m pytest -n 2 -q -m "not serial"
-	KANBAN_TEST_PG_REQUIRED= $(PY) -m pytest -n 0 -q -m serial
+	scripts/with_postgres.sh $(PY) -m pytest -n 2 -q
 
 bench: $(STAMP)
 	$(PY) -m bench
