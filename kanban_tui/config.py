@@ -34,6 +34,8 @@ class Profile:
     max_workers: int | None = None
     skill_args: list[str] = field(default_factory=lambda: list(DEFAULT_SKILL_ARGS))
     role: str = "worker"
+    preset: str | None = None   # kanban_tui.presets: expands to that agent CLI's invocation
+    args: list[str] = field(default_factory=list)  # appended to the command or the preset
 
 
 @dataclass
@@ -62,10 +64,14 @@ class Config:
         return self.profiles.get(assignee.strip().lower())
 
     def command_for(self, assignee: str | None) -> list[str] | None:
-        """The profile's command, else `default_command`; None means not spawnable."""
+        """The profile's command (a preset's program), else `default_command`; None means not spawnable."""
         profile = self.profile(assignee)
+        if profile is not None and profile.preset is not None:
+            from kanban_tui.presets import PRESETS
+
+            return [*(profile.command or PRESETS[profile.preset].program), *profile.args]
         if profile is not None and profile.command is not None:
-            return profile.command
+            return [*profile.command, *profile.args]
         return self.default_command
 
 
@@ -101,7 +107,7 @@ def _reason(exc: Exception) -> str:
 _KNOWN = {
     "": ("dispatch", "default_command", "profiles", "ui", "keymap", "notify"),
     "dispatch": ("interval_seconds", "max_workers", "failure_limit", "claim_ttl_seconds"),
-    "profile": ("command", "env", "max_workers", "skill_args", "role"),
+    "profile": ("command", "env", "max_workers", "skill_args", "role", "preset", "args"),
     "ui": ("lanes_by_profile", "theme"),
     "notify": ("command",),
 }
@@ -181,6 +187,15 @@ class _Reader:
             profile.skill_args = self.argv(entries["skill_args"], f"{prefix}.skill_args", allow_empty=True)
         if "role" in entries:
             profile.role = self.choice(entries["role"], f"{prefix}.role", ROLES)
+        if "args" in entries:
+            profile.args = self.argv(entries["args"], f"{prefix}.args", allow_empty=True)
+        if "preset" in entries:
+            from kanban_tui.presets import NAMES
+
+            profile.preset = self.choice(entries["preset"], f"{prefix}.preset", NAMES)
+            if profile.preset == "shell" and profile.command is None:
+                raise self.error(entries["preset"], f"{prefix}.command",
+                                 "preset shell runs your own script: give its command")
         return profile
 
     def ui(self, node: Any) -> UISettings:
@@ -310,8 +325,9 @@ dispatch:
 
 # Command for assignees without a profile entry. null: such tasks are not spawnable.
 # A list, or a string split shell-style (never run through a shell). Placeholders:
-#   {task_id} {profile} {workspace} {prompt} {home} {db}, and an element exactly
-#   {skill_args}, which expands to the profile's skill_args once per skill.
+#   {task_id} {profile} {workspace} {prompt} {home} {db}, {mcp_config} (the run's mcp.json)
+#   {mcp_dir} (its folder), and an element exactly {skill_args}, which expands to the
+#   profile's skill_args once per skill.
 default_command: null
 # default_command: ["hermes", "-p", "{profile}", "chat", "-q", "{prompt}"]
 
@@ -325,6 +341,9 @@ profiles: {}
 #   techlead:
 #     command: "my-agent --plan {prompt}"
 #     role: orchestrator                  # worker (default) or orchestrator
+#   reviewer:
+#     preset: claude-code   # or codex, gemini, opencode, goose, hermes, shell (see `kanban-tui presets`)
+#     args: ["--model", "sonnet"]         # appended; command replaces the preset's program
 
 ui:
   lanes_by_profile: true    # group In progress by profile
