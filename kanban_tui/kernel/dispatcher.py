@@ -19,9 +19,10 @@ import threading
 import time
 from typing import Callable
 
-from kanban_tui.config import DEFAULT_SKILL_ARGS, Config
+from kanban_tui.config import Config
 from kanban_tui.errors import KanbanError, NotFound, Refused, SpawnError
-from kanban_tui.kernel import db, lease, notify, procs, spawn, transitions
+from kanban_tui.kernel import db, invocation, lease, notify, procs, run_folder, spawn, transitions
+from kanban_tui.presets import PRESETS, RESULT_CHECKS
 from kanban_tui.kernel.workers import WorkerExit, Workers
 from kanban_tui.paths import Paths
 
@@ -34,6 +35,8 @@ OBSERVER_POLL_SECONDS = 0.5    # how often an observer tries to take the lease
 ADOPTED_SWEEP_SECONDS = 0.5    # fingerprint checks when pidfd_open is unavailable
 ERROR_BACKOFF_SECONDS = 1.0
 LOG_TAIL_BYTES = 4096
+RESULT_TAIL_BYTES = 65536      # where an agent CLI's final result line is looked for
+EX_CONFIG = 78                 # sysexits.h: the worker cannot run as configured; retrying is futile
 # A dispatcher's claim lock is "<holder>/<random>"; a CLI or human claim has no holder part.
 CLAIM_LOCK_SEPARATOR = "/"
 
@@ -79,6 +82,8 @@ def tick(conn: Conn, paths: Paths, config: Config, *, now: float | None = None, 
     run.dead_workers()
     run.max_runtime()
     run.promote()
+    if not dry_run:
+        run.run_folders()
     run.claim_and_spawn(max_spawn)
     if not dry_run:
         notify.deliver(conn, paths.db, config.notify.command, now=now)
@@ -102,17 +107,19 @@ class _Tick:
 
     def running(self, where: str = "", params: tuple = ()) -> list[sqlite3.Row]:
         return db.read(self.conn, lambda c: c.execute(
-            "SELECT t.id, t.current_run_id, t.worker_pid, t.worker_started_at, t.claim_expires, t.claim_lock, "
+            "SELECT t.id, t.assignee, t.current_run_id, t.worker_pid, t.worker_started_at, t.claim_expires, t.claim_lock, "
             "t.last_heartbeat_at, t.max_runtime_seconds, r.started_at AS run_started_at "
             "FROM tasks t JOIN task_runs r ON r.id = t.current_run_id "
             f"WHERE t.status = 'running' {where} ORDER BY t.id", params).fetchall())
 
-    def fail_run(self, task_id: str, run_id: int, outcome: str, error: str, payload: dict) -> None:
-        """Close the run through the circuit breaker; a failed task waits one interval."""
+    def fail_run(self, task_id: str, run_id: int, outcome: str, error: str, payload: dict, *,
+                 at_once: bool = False) -> None:
+        """Close the run through the circuit breaker (`at_once`: it gives up now, blocking the task);
+        a failed task waits one interval."""
         try:
             ended = transitions.end_run_failed(
                 self.conn, task_id, run_id, outcome, error=error, payload=payload,
-                failure_limit=self.failure_limit, now=self.fixed_now,
+                failure_limit=1 if at_once else self.failure_limit, now=self.fixed_now,
                 retry_after=self.now() + self.config.dispatch.interval_seconds)
         except Refused:  # the run ended on its own meanwhile (the worker completed or blocked)
             return
@@ -169,22 +176,39 @@ class _Tick:
                 continue
             if not self.workers.settled(ended):
                 continue
-            if ended.known and ended.exit_code == 0:
-                key, outcome = "protocol_violations", "protocol_violation"
-                error = f"worker (pid {pid}) exited 0 without completing or blocking its task"
-                payload = {"pid": pid, "exit_code": 0}
-            else:
-                key, outcome = "crashed", "crashed"
-                error = _crash_error(pid, ended, self.paths.log_for(row["id"]))
-                payload = {"pid": pid, "exit_code": ended.exit_code,
-                           "signal": signal.Signals(ended.signal).name if ended.signal else None,
-                           "error": error}
+            key, outcome, error, payload = self.exit_outcome(row, ended)
             self.report[key].append(row["id"])
             if not self.dry_run:
-                self.fail_run(row["id"], row["current_run_id"], outcome, error, payload)
+                self.fail_run(row["id"], row["current_run_id"], outcome, error, payload,
+                              at_once=ended.known and ended.exit_code == EX_CONFIG)
                 self.workers.forget(pid)
         if not self.dry_run:
             self.workers.keep_only({row["worker_pid"] for row in self.running("AND t.worker_pid IS NOT NULL")})
+
+    def exit_outcome(self, row: sqlite3.Row, ended: WorkerExit) -> tuple[str, str, str, dict]:
+        """(report key, outcome, error, payload) for a worker that ended with its run still open.
+
+        Exit 0 is a protocol violation, unless the preset's result check finds the agent CLI
+        reported a failed turn (then it crashed); 78 (EX_CONFIG) gives up at once; the rest crashed.
+        """
+        pid, log_path = row["worker_pid"], self.paths.log_for(row["id"])
+        if ended.known and ended.exit_code == 0:
+            failed = self.failed_turn(row["assignee"], log_path)
+            if failed:
+                return "crashed", "crashed", failed, {"pid": pid, "exit_code": 0, "error": failed}
+            return ("protocol_violations", "protocol_violation",
+                    f"worker (pid {pid}) exited 0 without completing or blocking its task", {"pid": pid, "exit_code": 0})
+        error = _crash_error(pid, ended, log_path)
+        if ended.known and ended.exit_code == EX_CONFIG:
+            error = f"gave up at once (exit {EX_CONFIG}, EX_CONFIG): {error}"
+        return "crashed", "crashed", error, {
+            "pid": pid, "exit_code": ended.exit_code,
+            "signal": signal.Signals(ended.signal).name if ended.signal else None, "error": error}
+
+    def failed_turn(self, assignee: str | None, log_path) -> str | None:
+        profile = self.config.profile(assignee)
+        check = PRESETS[profile.preset].result_check if profile and profile.preset else None
+        return RESULT_CHECKS[check](_log_tail(log_path, RESULT_TAIL_BYTES) or "") if check else None
 
     # 3. max runtime: TERM, up to 5 s, KILL
     def max_runtime(self) -> None:
@@ -240,7 +264,7 @@ class _Tick:
             if profile_cap is not None and per_profile.get(assignee, 0) >= profile_cap:
                 continue
             workspace = str(spawn.workspace_path(self.paths, task)) if self.dry_run \
-                else self.spawn_one(task["id"], command, profile_cap)
+                else self.spawn_one(task["id"], profile_cap)
             if workspace is None:
                 continue
             live += 1
@@ -249,11 +273,18 @@ class _Tick:
         if not self.dry_run:
             self.note_nonspawnable()
 
+    # 4b. run folders of runs that ended (however they ended) go
+    def run_folders(self) -> None:
+        open_runs = db.read(self.conn, lambda c: {row[0] for row in c.execute(
+            "SELECT current_run_id FROM tasks WHERE status = 'running'")})
+        run_folder.sweep(self.paths, open_runs)
+
     def note_nonspawnable(self) -> None:
         transitions.note_nonspawnable(self.conn, self.report["skipped_nonspawnable"], now=self.fixed_now)
 
-    def spawn_one(self, task_id: str, command: list[str], profile_cap: int | None) -> str | None:
-        """claim -> workspace -> argv/env -> exec -> record; the workspace, or None if not started."""
+    def spawn_one(self, task_id: str, profile_cap: int | None) -> str | None:
+        """claim -> workspace -> invocation + run folder -> exec -> record; the workspace, or None
+        if not started."""
         settings = self.config.dispatch
         try:
             claimed = transitions.claim(self.conn, task_id, ttl=settings.claim_ttl_seconds,
@@ -266,9 +297,13 @@ class _Tick:
         task = db.read(self.conn, lambda c: c.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone())
         try:
             workspace, managed = spawn.resolve_workspace(self.paths, dict(task))
-            proc = spawn.spawn(self.argv(task, command, workspace), self.env(task, claimed, workspace),
-                               workspace, self.paths.log_for(task_id))
+            planned = invocation.plan(self.config, self.paths, task_id=task_id, assignee=task["assignee"],
+                                      tenant=task["tenant"], skills=json.loads(task["skills"]), run_id=run_id,
+                                      claim_lock=claimed["claim_lock"], workspace=workspace, base_env=os.environ)
+            run_folder.write(self.paths, run_id, planned.server, planned.files)
+            proc = spawn.spawn(planned.argv, planned.env, workspace, self.paths.log_for(task_id))
         except (SpawnError, OSError) as exc:
+            run_folder.remove(self.paths, run_id)
             self.fail_run(task_id, run_id, "spawn_failed", str(exc), {})
             self.report["spawn_failed"].append(task_id)
             return None
@@ -281,20 +316,6 @@ class _Tick:
             pass  # a quick worker already finished its run; it is reaped once it exits
         self.keepalive()
         return str(workspace)
-
-    def argv(self, task: sqlite3.Row, command: list[str], workspace) -> list[str]:
-        profile = self.config.profile(task["assignee"])
-        return spawn.build_argv(command, task_id=task["id"], profile=task["assignee"], workspace=workspace,
-                                home=self.paths.home, db=self.paths.db, skills=json.loads(task["skills"]),
-                                skill_args=profile.skill_args if profile else list(DEFAULT_SKILL_ARGS))
-
-    def env(self, task: sqlite3.Row, claimed: dict, workspace) -> dict[str, str]:
-        profile = self.config.profile(task["assignee"])
-        return spawn.build_env(os.environ, task_id=task["id"], run_id=claimed["run_id"],
-                               claim_lock=claimed["claim_lock"], workspace=workspace, db=self.paths.db,
-                               home=self.paths.home, profile=task["assignee"], tenant=task["tenant"],
-                               role=profile.role if profile else "worker",
-                               profile_env=profile.env if profile else {})
 
 
 def _spawn_candidates(c: Conn) -> tuple[list[sqlite3.Row], int, dict[str, int]]:
@@ -316,15 +337,18 @@ def _crash_error(pid: int, ended: WorkerExit, log_path) -> str:
     return f"{last} ({how})" if last else how
 
 
-def _last_log_line(log_path) -> str | None:
-    """The worker's last words: often the reason it died (an OOM note, a traceback's last line)."""
+def _log_tail(log_path, size: int) -> str | None:
     try:
         with open(log_path, "rb") as handle:
-            handle.seek(max(0, handle.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
-            tail = handle.read().decode("utf-8", "replace")
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - size))
+            return handle.read().decode("utf-8", "replace")
     except OSError:
         return None
-    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+
+
+def _last_log_line(log_path) -> str | None:
+    """The worker's last words: often the reason it died (an OOM note, a traceback's last line)."""
+    lines = [line.strip() for line in (_log_tail(log_path, LOG_TAIL_BYTES) or "").splitlines() if line.strip()]
     return lines[-1][:300] if lines else None
 
 

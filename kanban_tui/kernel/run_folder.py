@@ -89,6 +89,17 @@ def remove(paths: Paths, run_id: int) -> None:
     shutil.rmtree(folder(paths, run_id), ignore_errors=True)
 
 
+def sweep(paths: Paths, open_runs: set[int]) -> None:
+    """Remove the folders of runs that are no longer open (only run-numbered folders)."""
+    try:
+        names = os.listdir(paths.home / "runs")
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.isdigit() and int(name) not in open_runs:
+            remove(paths, int(name))
+
+
 def identity(home: Path, run_id: int) -> dict[str, str]:
     """The identity written for a run (empty when its folder is gone or unreadable)."""
     try:
