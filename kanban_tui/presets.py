@@ -51,15 +51,18 @@ class Preset(NamedTuple):
     result_check: str | None = None
 
 
-def _json(data: dict) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+# DEL and the C1 controls, which JSON leaves raw but YAML (and TOML, for DEL) refuses unescaped
+_RAW_CONTROLS = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
+
+
+def _json(data) -> str:
+    """JSON whose strings are also valid YAML and TOML strings (controls all escaped)."""
+    return json.dumps(data, indent=2, ensure_ascii=False).translate(_RAW_CONTROLS) + "\n"
 
 
 def _toml(value) -> str:
-    """A TOML value for `codex -c key=value`: JSON strings are TOML basic strings once DEL is escaped."""
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(item) for item in value) + "]"
-    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    """A TOML value for `codex -c key=value`: JSON strings, lists and booleans, controls escaped, are TOML."""
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": ")).translate(_RAW_CONTROLS)
 
 
 # Claude Code: `-p` prints one answer and exits; `--mcp-config FILE` loads servers from a file in
@@ -89,7 +92,7 @@ def _codex(server: McpServer, text: str, run_dir: Path):
                  "default_tools_approval_mode": "approve", "required": True}
     flags = ["exec", "--skip-git-repo-check"]
     for key, value in overrides.items():
-        flags += ["-c", f"{table}.{key}={'true' if value is True else _toml(value)}"]
+        flags += ["-c", f"{table}.{key}={_toml(value)}"]
     return flags + [text], {}, {}
 
 
