@@ -97,16 +97,20 @@ def _codex(server: McpServer, text: str, run_dir: Path):
 
 
 # Gemini CLI: `-p` forces non-interactive mode; settings are JSON with `mcpServers` (command, args,
-# env; `trust: true` skips confirmations for that server only). The system settings file, whose path
-# GEMINI_CLI_SYSTEM_SETTINGS_PATH overrides, takes precedence over user and project settings;
-# `--allowed-mcp-server-names kanban` leaves out the user's other servers; `--skip-trust` trusts the
-# workspace for the session (headless runs in an untrusted folder exit, and MCP servers do not
-# connect there). Sources: google-gemini/gemini-cli docs/cli/headless.md, docs/cli/cli-reference.md,
-# docs/reference/configuration.md, docs/tools/mcp-server.md, docs/cli/trusted-folders.md.
+# env; `trust: true` skips confirmations for that server only), merged key by key across the system
+# defaults, user, project and system settings files. The preset's server goes in the system defaults
+# file, whose path GEMINI_CLI_SYSTEM_DEFAULTS_PATH overrides: the lowest layer, so an administrator's
+# system settings still apply (a server the user names `kanban` too would win over it). `--allowed-
+# mcp-server-names kanban` leaves out the user's other servers; `--skip-trust` trusts the workspace for
+# the session (headless runs in an untrusted folder exit, and MCP servers do not connect there).
+# Sources: google-gemini/gemini-cli docs/cli/headless.md, docs/cli/cli-reference.md,
+# docs/reference/configuration.md (settings files, GEMINI_CLI_SYSTEM_DEFAULTS_PATH),
+# docs/tools/mcp-server.md, docs/cli/trusted-folders.md; packages/cli/src/config/settingsSchema.ts
+# (mcpServers: shallow merge).
 def _gemini(server: McpServer, text: str, run_dir: Path):
     settings = {"mcpServers": {SERVER_NAME: {**server.entry(), "trust": True}}}
     return (["-p", text, "--skip-trust", "--allowed-mcp-server-names", SERVER_NAME],
-            {"GEMINI_CLI_SYSTEM_SETTINGS_PATH": str(run_dir / "gemini-settings.json")},
+            {"GEMINI_CLI_SYSTEM_DEFAULTS_PATH": str(run_dir / "gemini-settings.json")},
             {"gemini-settings.json": _json(settings)})
 
 
@@ -160,7 +164,7 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
     Preset("claude-code", "Claude Code, headless (-p) with the run's --mcp-config; JSON result checked",
            ["claude"], _claude, result_check="claude-json"),
     Preset("codex", "OpenAI Codex CLI, codex exec with the server set by -c overrides", ["codex"], _codex),
-    Preset("gemini", "Gemini CLI, -p with a system settings file in the run folder", ["gemini"], _gemini),
+    Preset("gemini", "Gemini CLI, -p with a system defaults settings file in the run folder", ["gemini"], _gemini),
     Preset("opencode", "opencode run with an OPENCODE_CONFIG file in the run folder", ["opencode"], _opencode),
     Preset("goose", "goose run -t with the server as a --with-extension", ["goose"], _goose),
     Preset("hermes", "Hermes Agent, chat -q with HERMES_HOME in the run folder (credentials from env)",
