@@ -22,9 +22,9 @@ from typing import Callable
 from kanban_tui.config import Config
 from kanban_tui.errors import KanbanError, NotFound, Refused, SpawnError
 from kanban_tui.kernel import db, invocation, lease, notify, procs, run_folder, spawn, transitions
-from kanban_tui.presets import PRESETS, RESULT_CHECKS
 from kanban_tui.kernel.workers import WorkerExit, Workers
 from kanban_tui.paths import Paths
+from kanban_tui.presets import PRESETS, RESULT_CHECKS
 
 TERMINATE_GRACE_SECONDS = 5.0
 # A worker that died of SIGTERM, or whose status we could not read, may have been stopped by an
@@ -107,8 +107,8 @@ class _Tick:
 
     def running(self, where: str = "", params: tuple = ()) -> list[sqlite3.Row]:
         return db.read(self.conn, lambda c: c.execute(
-            "SELECT t.id, t.assignee, t.current_run_id, t.worker_pid, t.worker_started_at, t.claim_expires, t.claim_lock, "
-            "t.last_heartbeat_at, t.max_runtime_seconds, r.started_at AS run_started_at "
+            "SELECT t.id, t.assignee, t.current_run_id, t.worker_pid, t.worker_started_at, t.claim_expires, "
+            "t.claim_lock, t.last_heartbeat_at, t.max_runtime_seconds, r.started_at AS run_started_at "
             "FROM tasks t JOIN task_runs r ON r.id = t.current_run_id "
             f"WHERE t.status = 'running' {where} ORDER BY t.id", params).fetchall())
 
@@ -197,7 +197,8 @@ class _Tick:
             if failed:
                 return "crashed", "crashed", failed, {"pid": pid, "exit_code": 0, "error": failed}
             return ("protocol_violations", "protocol_violation",
-                    f"worker (pid {pid}) exited 0 without completing or blocking its task", {"pid": pid, "exit_code": 0})
+                    f"worker (pid {pid}) exited 0 without completing or blocking its task",
+                    {"pid": pid, "exit_code": 0})
         error = _crash_error(pid, ended, log_path)
         if ended.known and ended.exit_code == EX_CONFIG:
             error = f"gave up at once (exit {EX_CONFIG}, EX_CONFIG): {error}"
