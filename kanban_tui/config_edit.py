@@ -92,7 +92,6 @@ def _replace_checked(path: Path, text: str, name: str) -> None:
     """Load the edited text from a private temporary file, then move it over the config."""
     from kanban_tui.config import load_config
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".config.", suffix=".yaml")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

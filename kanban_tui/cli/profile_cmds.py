@@ -99,6 +99,7 @@ def list_presets(args, session) -> int:
 def profile_add(args, session) -> int:
     from kanban_tui.config import default_config_text
     from kanban_tui.config_edit import add_profile
+    from kanban_tui.paths import ensure_home
     from kanban_tui.presets import NAMES
 
     if args.preset not in NAMES:
@@ -115,6 +116,7 @@ def profile_add(args, session) -> int:
         raise UsageError("preset shell runs your own script: give it with --command")
     if args.max_workers is not None:
         settings["max_workers"] = args.max_workers
+    ensure_home(session.paths)  # a fresh home is created private, as every verb does
     name = add_profile(session.paths.config, args.name, settings, default_config_text())
     output.line(f"Added profile {name} (preset {args.preset}) to {session.paths.config}")
     output.line(f"  check it without spending tokens: kanban-tui profile check {name}")
