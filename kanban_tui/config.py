@@ -24,7 +24,6 @@ class DispatchSettings:
     max_workers: int = 4
     failure_limit: int = 3
     claim_ttl_seconds: int = 900
-    rate_limit_cooldown_seconds: float = 300.0  # a worker that exits 75 (EX_TEMPFAIL) retries after this
 
 
 @dataclass
@@ -107,8 +106,7 @@ def _reason(exc: Exception) -> str:
 
 _KNOWN = {
     "": ("dispatch", "default_command", "profiles", "ui", "keymap", "notify"),
-    "dispatch": ("interval_seconds", "max_workers", "failure_limit", "claim_ttl_seconds",
-                 "rate_limit_cooldown_seconds"),
+    "dispatch": ("interval_seconds", "max_workers", "failure_limit", "claim_ttl_seconds"),
     "profile": ("command", "env", "max_workers", "skill_args", "role", "preset", "args"),
     "ui": ("lanes_by_profile", "theme"),
     "notify": ("command",),
@@ -156,7 +154,6 @@ class _Reader:
         readers: dict[str, Callable[[Any, str], Any]] = {
             "interval_seconds": self.positive_number, "max_workers": self.positive_int,
             "failure_limit": self.positive_int, "claim_ttl_seconds": self.positive_int,
-            "rate_limit_cooldown_seconds": self.positive_number,
         }
         for name, value in entries.items():
             setattr(settings, name, readers[name](value, f"dispatch.{name}"))
@@ -325,7 +322,6 @@ dispatch:
   max_workers: 4            # live workers across the whole board
   failure_limit: 3          # consecutive failures before a task gives up and is blocked
   claim_ttl_seconds: 900    # lease length; worker heartbeats extend it
-  rate_limit_cooldown_seconds: 300  # a worker exiting 75 (rate limited) waits this long, no failure counted
 
 # Command for assignees without a profile entry. null: such tasks are not spawnable.
 # A list, or a string split shell-style (never run through a shell). Placeholders:

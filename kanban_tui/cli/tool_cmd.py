@@ -78,11 +78,12 @@ def mcp(args, session) -> int:
     from kanban_tui.mcp_server import serve
 
     env = {**session.env, "KANBAN_DB": str(session.paths.db), "KANBAN_TUI_HOME": str(session.paths.home)}
-    if args.task is not None or args.run_id is not None:
+    pinned = args.task is not None or args.run_id is not None
+    if pinned:
         env = _pinned(args.task, args.run_id, env, session.paths.home)
     session.open()  # create the home and migrate now, so a bad database fails at start
     session.close()
-    serve(env)
+    serve(env, pinned=pinned)
     return 0
 
 

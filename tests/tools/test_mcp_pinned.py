@@ -53,12 +53,17 @@ def test_the_registration_alone_lets_the_worker_complete_its_card(home, conn, mo
     assert queries.runs(conn, task_id)[-1]["summary"] == "parser ported"
 
 
-def test_a_server_pinned_to_a_closed_run_cannot_complete(home, conn):
+def test_a_server_pinned_to_a_closed_run_acts_for_no_one(home, conn):
     task_id, run_id, entry = registered(home, conn)
     transitions.reclaim(conn, task_id, reason="operator took it back")
-    refused, = session(entry, ("kanban_complete", {"summary": "too late"}))
-    assert refused["ok"] is False
-    assert queries.get_task(conn, task_id)["status"] != "done"
+    calls = [("kanban_complete", {"summary": "too late"}), ("kanban_comment", {"body": "still here"}),
+             ("kanban_create", {"title": "sneak in a card", "assignee": "dev"}), ("kanban_show", {})]
+    for refused in session(entry, *calls):
+        assert refused == {"ok": False, "error": f"this MCP server was started for run {run_id} of {task_id}, "
+                           "which has ended (reclaimed); it acts for no one now and changed nothing. "
+                           "A new run of the card gets its own server"}
+    assert queries.get_task(conn, task_id)["status"] == "ready"
+    assert queries.comments(conn, task_id) == [] and len(queries.list_tasks(conn)) == 1
 
 
 def test_a_server_pinned_to_a_run_of_another_card_cannot_complete_either(home, conn):
@@ -86,5 +91,6 @@ def test_a_server_pinned_to_an_unknown_run_cannot_complete(home, conn):
     located = {name: entry["env"][name] for name in ("KANBAN_TUI_HOME", "KANBAN_DB")}  # as goose passes it
     args = [*entry["args"][:-4], "--task", task_id, "--run-id", str(run_id + 40)]
     refused, = session({**entry, "env": located}, ("kanban_complete", {"summary": "phantom"}), args=args)
-    assert refused["ok"] is False
+    assert refused["error"] == (f"this MCP server was started for run {run_id + 40} of {task_id}, which is not "
+                                "a run of that card; it acts for no one and changed nothing")
     assert queries.get_task(conn, task_id)["status"] == "running"
