@@ -5,6 +5,7 @@
 - own worker SIGKILLed -> `crashed` committed, vs kill -> waitpid returning
 - adopted (not our child) worker SIGKILLed -> `crashed` committed, vs a pidfd waking on its death
 - a burst of 200 ready tasks -> spawns per second, vs Popen of the same command in a loop
+- a spawn that writes the run folder (mcp.json + a preset's settings file), vs the same spawn without it
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import time
 
 from bench.common import percentile, result, scratch_home
 from kanban_tui import paths as paths_module
-from kanban_tui.config import load_config
-from kanban_tui.kernel import db, queries, transitions
+from kanban_tui.config import Config, Profile, load_config
+from kanban_tui.kernel import db, invocation, queries, run_folder, spawn, transitions
 from kanban_tui.kernel.dispatcher import WAKE_POLL_SECONDS, Dispatcher
 
 # The worker's first statement stamps the time into its cwd (the task's workspace).
@@ -30,6 +31,7 @@ SAMPLES = 40
 DEATH_SAMPLES = 30
 ADOPTED_SAMPLES = 12
 BURST = 200
+FOLDER_SAMPLES = 100
 
 CREATOR = """
 import sys, time
@@ -244,9 +246,36 @@ def bench_burst_spawn_rate() -> dict:
                   "Popen loop of the same command", baseline, ">= 50% of baseline", rate >= 0.5 * baseline)
 
 
+def bench_run_folder_spawn() -> dict:
+    """The dispatcher's spawn step (plan, exec) with and without writing the run folder, the two
+    interleaved: the gemini preset writes mcp.json and its settings file, like most presets."""
+    paths = paths_module.resolve(home=scratch_home("run-folder"))
+    paths_module.ensure_home(paths)
+    profile = Profile(name="bench", preset="gemini", command=[sys.executable, "-c", "pass"])
+    config = Config(profiles={"bench": profile})
+    with_folder, without = [], []
+    for n in range(FOLDER_SAMPLES):
+        for samples, write in ((without, False), (with_folder, True)):
+            run_id = 2 * n + write + 1
+            started = time.perf_counter()
+            planned = invocation.plan(config, paths, task_id="t_0000beef", assignee="bench", tenant=None,
+                                      skills=[], run_id=run_id, claim_lock=os.urandom(16).hex(),
+                                      workspace=paths.workspaces, base_env=os.environ)
+            if write:
+                run_folder.write(paths, run_id, planned.server, planned.files)
+            proc = spawn.spawn(planned.argv, planned.env, paths.workspaces, paths.log_for("t_0000beef"))
+            samples.append(time.perf_counter() - started)
+            proc.wait()
+            run_folder.remove(paths, run_id)
+    value, baseline = percentile(with_folder, 95), percentile(without, 95)
+    return result("spawn step writing the run folder p95", value * 1000, "ms",
+                  "the same spawn without the run folder p95", baseline * 1000, "<= baseline + 5 ms",
+                  value <= baseline + 0.005)
+
+
 def run() -> list[dict]:
     return [bench_nudged_first_statement(), bench_foreign_ready_to_spawned(), bench_own_worker_death(),
-            bench_adopted_worker_death(), bench_burst_spawn_rate()]
+            bench_adopted_worker_death(), bench_burst_spawn_rate(), bench_run_folder_spawn()]
 
 
 if __name__ == "__main__":

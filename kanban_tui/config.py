@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from kanban_tui import validate
 from kanban_tui.errors import ConfigError, UsageError
+from kanban_tui.presets import NAMES as PRESET_NAMES
 
 ROLES = ("worker", "orchestrator")
 DEFAULT_SKILL_ARGS = ("--skills", "{skill}")
@@ -26,6 +27,7 @@ class DispatchSettings:
     max_workers: int = 4
     failure_limit: int = 3
     claim_ttl_seconds: int = 900
+    rate_limit_cooldown_seconds: int = 300  # a worker that exits 75 (EX_TEMPFAIL) waits this long
 
 
 @dataclass
@@ -36,6 +38,8 @@ class Profile:
     max_workers: int | None = None
     skill_args: list[str] = field(default_factory=lambda: list(DEFAULT_SKILL_ARGS))
     role: str = "worker"
+    preset: str | None = None   # kanban_tui.presets: expands to that agent CLI's invocation
+    args: list[str] = field(default_factory=list)  # appended to the command or the preset
 
 
 @dataclass
@@ -64,10 +68,14 @@ class Config:
         return self.profiles.get(assignee.strip().lower())
 
     def command_for(self, assignee: str | None) -> list[str] | None:
-        """The profile's command, else `default_command`; None means not spawnable."""
+        """The profile's command (a preset's program), else `default_command`; None means not spawnable."""
         profile = self.profile(assignee)
+        if profile is not None and profile.preset is not None:
+            from kanban_tui.presets import PRESETS
+
+            return [*(profile.command or PRESETS[profile.preset].program), *profile.args]
         if profile is not None and profile.command is not None:
-            return profile.command
+            return [*profile.command, *profile.args]
         return self.default_command
 
 
@@ -112,8 +120,9 @@ def _reason(exc: Exception) -> str:
 
 _KNOWN = {
     "": ("dispatch", "default_command", "profiles", "ui", "keymap", "notify"),
-    "dispatch": ("interval_seconds", "max_workers", "failure_limit", "claim_ttl_seconds"),
-    "profile": ("command", "env", "max_workers", "skill_args", "role"),
+    "dispatch": ("interval_seconds", "max_workers", "failure_limit", "claim_ttl_seconds",
+                 "rate_limit_cooldown_seconds"),
+    "profile": ("command", "env", "max_workers", "skill_args", "role", "preset", "args"),
     "ui": ("lanes_by_profile", "theme"),
     "notify": ("command",),
 }
@@ -173,6 +182,7 @@ class _Reader:
         readers: dict[str, Callable[[Any, str], Any]] = {
             "interval_seconds": self.positive_number, "max_workers": self.positive_int,
             "failure_limit": self.positive_int, "claim_ttl_seconds": self.duration,
+            "rate_limit_cooldown_seconds": self.duration,
         }
         for name, value in entries.items():
             setattr(settings, name, self.attempt(lambda: readers[name](value, f"dispatch.{name}"),
@@ -207,9 +217,14 @@ class _Reader:
                                           else self.positive_int(value, f"{prefix}.max_workers")),
             "skill_args": lambda value: self.skill_args(value, f"{prefix}.skill_args"),
             "role": lambda value: self.choice(value, f"{prefix}.role", ROLES),
+            "args": lambda value: self.argv(value, f"{prefix}.args", allow_empty=True),
+            "preset": lambda value: self.choice(value, f"{prefix}.preset", PRESET_NAMES),
         }
         for key, value in entries.items():
             setattr(profile, key, self.attempt(lambda: readers[key](value), getattr(profile, key)))
+        if profile.preset == "shell" and profile.command is None:
+            self.problems.append(self.error(entries["preset"], f"{prefix}.command",
+                                            "preset shell runs your own script: give its command").message)
         return profile
 
     def ui(self, node: Any) -> UISettings:
@@ -375,8 +390,9 @@ dispatch:
 
 # Command for assignees without a profile entry. null: such tasks are not spawnable.
 # A list, or a string split shell-style (never run through a shell). Placeholders:
-#   {task_id} {profile} {workspace} {prompt} {home} {db}, and an element exactly
-#   {skill_args}, which expands to the profile's skill_args once per skill.
+#   {task_id} {profile} {workspace} {prompt} {home} {db}, {mcp_config} (the run's mcp.json)
+#   {mcp_dir} (its folder), and an element exactly {skill_args}, which expands to the
+#   profile's skill_args once per skill.
 default_command: null
 # default_command: ["hermes", "-p", "{profile}", "chat", "-q", "{prompt}"]
 
@@ -390,6 +406,9 @@ profiles: {}
 #   techlead:
 #     command: "my-agent --plan {prompt}"
 #     role: orchestrator                  # worker (default) or orchestrator
+#   reviewer:
+#     preset: claude-code   # or codex, gemini, opencode, goose, hermes, shell (see `kanban-tui presets`)
+#     args: ["--model", "sonnet"]         # appended; command replaces the preset's program
 
 ui:
   lanes_by_profile: true    # group In progress by profile

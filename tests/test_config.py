@@ -99,7 +99,7 @@ def test_unknown_key_names_file_line_and_known_keys(tmp_path):
             comand: ["x"]
         """)
     assert message == (":5: profiles.backend-dev.comand: unknown key "
-                       "(known: command, env, max_workers, skill_args, role)")
+                       "(known: command, env, max_workers, skill_args, role, preset, args)")
 
 
 def test_unknown_top_level_key(tmp_path):
@@ -167,3 +167,30 @@ def test_importing_config_does_not_import_yaml():
     code = "import sys, kanban_tui.config; print('yaml' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_preset_profile_parses_with_args_and_is_spawnable(tmp_path):
+    config = load_config(write(tmp_path, """\
+        profiles:
+          reviewer: {preset: claude-code, args: "--model sonnet", env: {A: b}}
+          ops: {command: ["/opt/bot"], args: ["--fast"]}
+        """))
+    reviewer = config.profile("reviewer")
+    assert (reviewer.preset, reviewer.args, reviewer.command) == ("claude-code", ["--model", "sonnet"], None)
+    assert config.command_for("reviewer") == ["claude", "--model", "sonnet"]
+    assert config.command_for("ops") == ["/opt/bot", "--fast"]
+
+
+def test_an_unknown_preset_is_an_error_naming_the_key(tmp_path):
+    message = config_error(tmp_path, """\
+        profiles:
+          reviewer:
+            preset: claude
+        """)
+    assert message.startswith(":3: profiles.reviewer.preset: expected one of claude-code, codex, gemini, ")
+    assert message.endswith("got 'claude'")
+
+
+def test_the_shell_preset_needs_a_command(tmp_path):
+    assert config_error(tmp_path, "profiles: {bot: {preset: shell}}\n") == (
+        ":1: profiles.bot.command: preset shell runs your own script: give its command")

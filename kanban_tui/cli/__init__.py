@@ -28,6 +28,7 @@ VERB_MODULES = (
     "kanban_tui.cli.dispatch_cmd",
     "kanban_tui.cli.demo_cmd",
     "kanban_tui.cli.import_cmd",
+    "kanban_tui.cli.profile_cmds",
 )
 
 

@@ -86,7 +86,8 @@ def dispatch(args, session) -> int:
 
 _OUTCOME_LABELS = (("reclaimed", "reclaimed (lease expired)"), ("crashed", "crashed"),
                    ("protocol_violations", "exited without reporting"), ("timed_out", "timed out"),
-                   ("spawn_failed", "failed to spawn"), ("auto_blocked", "gave up (now blocked)"),
+                   ("spawn_failed", "failed to spawn"), ("rate_limited", "rate limited (cooling down)"),
+                   ("auto_blocked", "gave up (now blocked)"),
                    ("promoted", "promoted to ready"))
 
 

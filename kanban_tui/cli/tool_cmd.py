@@ -33,9 +33,14 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "mcp", help="serve the worker tools over MCP on stdin/stdout",
-        description="Serve the worker tools to an agent over MCP on stdin/stdout. Register "
-                    "`kanban-tui mcp` as an MCP server in the agent's own configuration: it inherits the "
-                    "worker's environment, so its tools act on the worker's card.")
+        description="Serve the worker tools to an agent over MCP on stdin/stdout. The dispatcher registers "
+                    "it for each run (see <home>/runs/<run id>/mcp.json) as `kanban-tui mcp --task ID "
+                    "--run-id N`: the identity is pinned in argv, and what the agent's MCP client does not "
+                    "pass on (many pass almost no environment) is read from that run's folder. Without "
+                    "--task it serves whoever its environment describes.",
+        epilog="examples:\n  kanban-tui mcp\n  kanban-tui mcp --task t_1a2b3c4d --run-id 12")
+    p.add_argument("--task", metavar="ID", help="the worker's task, pinned (needs --run-id)")
+    p.add_argument("--run-id", metavar="N", help="the run the worker holds, pinned (needs --task)")
     p.set_defaults(handler=mcp)
 
 
@@ -72,7 +77,30 @@ def tool(args, session) -> int:
 def mcp(args, session) -> int:
     from kanban_tui.mcp_server import serve
 
+    env = {**session.env, "KANBAN_DB": str(session.paths.db), "KANBAN_TUI_HOME": str(session.paths.home)}
+    pinned = args.task is not None or args.run_id is not None
+    if pinned:
+        env = _pinned(args.task, args.run_id, env, session.paths.home)
     session.open()  # create the home and migrate now, so a bad database fails at start
     session.close()
-    serve({**session.env, "KANBAN_DB": str(session.paths.db), "KANBAN_TUI_HOME": str(session.paths.home)})
+    serve(env, pinned=pinned)
     return 0
+
+
+def _pinned(task_id: str | None, run_text: str | None, env: dict, home) -> dict:
+    """The worker identity for `mcp --task ID --run-id N`: argv names the run, its folder holds
+    the rest (the claim lock is never on a command line), and an environment that contradicts
+    argv is refused rather than silently overridden."""
+    from kanban_tui.kernel import run_folder
+
+    if not task_id or not run_text:
+        raise UsageError("mcp: --task and --run-id go together")
+    if not run_text.isdigit():
+        raise UsageError(f"mcp: --run-id must be a run number, got {run_text!r}")
+    run_id = str(int(run_text))
+    recorded = run_folder.identity(home, int(run_id))
+    for source, values in (("environment", env), ("run folder", recorded)):
+        for name, pinned in (("KANBAN_TASK", task_id), ("KANBAN_RUN_ID", run_id)):
+            if values.get(name) and values[name] != pinned:
+                raise UsageError(f"mcp: {name}={values[name]} in the {source} contradicts the pinned {pinned}")
+    return {**env, **recorded, "KANBAN_TASK": task_id, "KANBAN_RUN_ID": run_id}

@@ -9,6 +9,7 @@ only decides what to call and starts processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,12 +20,13 @@ import threading
 import time
 from typing import Callable
 
-from kanban_tui.config import DEFAULT_SKILL_ARGS, Config
+from kanban_tui.config import Config
 from kanban_tui.errors import KanbanError, NotFound, Refused, SpawnError
-from kanban_tui.kernel import db, lease, notify, procs, spawn, transitions
+from kanban_tui.kernel import db, invocation, lease, notify, procs, run_folder, spawn, transitions
 from kanban_tui.kernel.stopping import Stopper
 from kanban_tui.kernel.workers import WorkerExit, Workers
 from kanban_tui.paths import Paths
+from kanban_tui.presets import PRESETS, RESULT_CHECKS
 
 TERMINATE_GRACE_SECONDS = 5.0
 WAKE_POLL_SECONDS = 0.05       # how often the leader looks at db.data_version
@@ -36,6 +38,9 @@ ERROR_REPEAT_SECONDS = 60.0  # an error identical to the last one is reported on
 CHECKPOINT_IDLE_SECONDS = 0.5  # the leader checkpoints the WAL once the board was quiet this long,
 CHECKPOINT_EVERY_SECONDS = 10.0  # and at least this often while it keeps changing
 LOG_TAIL_BYTES = 4096
+RESULT_TAIL_BYTES = 65536      # where an agent CLI's final result line is looked for
+EX_TEMPFAIL = 75               # sysexits.h: rate limited / try later; the card waits out a cool-down
+EX_CONFIG = 78                 # sysexits.h: the worker cannot run as configured; retrying is futile
 
 Conn = sqlite3.Connection
 Report = dict
@@ -45,13 +50,13 @@ log = logging.getLogger(__name__)
 def empty_report() -> Report:
     """The shape of `dispatch --json`: task ids per outcome, plus what was spawned where."""
     return {"reclaimed": [], "crashed": [], "protocol_violations": [], "timed_out": [],
-            "spawn_failed": [], "auto_blocked": [], "promoted": [], "spawned": [],
+            "spawn_failed": [], "rate_limited": [], "auto_blocked": [], "promoted": [], "spawned": [],
             "skipped_unassigned": [], "skipped_nonspawnable": []}
 
 
 def did_work(report: Report) -> bool:
     return any(report[key] for key in ("reclaimed", "crashed", "protocol_violations", "timed_out",
-                                       "spawn_failed", "auto_blocked", "promoted", "spawned"))
+                                       "spawn_failed", "rate_limited", "auto_blocked", "promoted", "spawned"))
 
 
 class LeaseLost(Exception):
@@ -86,6 +91,8 @@ def tick(conn: Conn, paths: Paths, config: Config, *, now: float | None = None, 
     run.dead_workers()
     run.max_runtime()
     run.promote()
+    if not dry_run:
+        run.run_folders()
     run.claim_and_spawn(max_spawn)
     if not dry_run:
         notify.deliver(conn, paths.db, config.notify.command, now=now)
@@ -121,16 +128,19 @@ class _Tick:
 
     def running(self, where: str = "", params: tuple = ()) -> list[sqlite3.Row]:
         return db.read(self.conn, lambda c: c.execute(
-            "SELECT t.id, t.current_run_id, t.worker_pid, t.worker_started_at, t.claim_expires, r.claimer, "
-            "t.last_heartbeat_at, t.max_runtime_seconds, r.started_at AS run_started_at "
+            "SELECT t.id, t.assignee, t.current_run_id, t.worker_pid, t.worker_started_at, t.claim_expires, "
+            "r.claimer, t.last_heartbeat_at, t.max_runtime_seconds, r.started_at AS run_started_at "
             "FROM tasks t JOIN task_runs r ON r.id = t.current_run_id "
             f"WHERE t.status = 'running' {where} ORDER BY t.id", params).fetchall())
 
-    def fail_run(self, task_id: str, run_id: int, outcome: str, error: str, payload: dict) -> None:
-        """Close the run through the circuit breaker; the task retries after `retry_delay`."""
+    def fail_run(self, task_id: str, run_id: int, outcome: str, error: str, payload: dict, *,
+                 at_once: bool = False) -> None:
+        """Close the run through the circuit breaker (`at_once`: it gives up now, blocking the task);
+        the task retries after `retry_delay`."""
+        limit = 1 if at_once else self.failure_limit
         self._breaker(task_id, lambda cap: transitions.end_run_failed(
             self.conn, task_id, run_id, outcome, error=error, payload=payload,
-            failure_limit=self.failure_limit, retry_cap=cap, now=self.fixed_now))
+            failure_limit=limit, retry_cap=cap, now=self.fixed_now))
 
     def _breaker(self, task_id: str, end: Callable[[float], dict]) -> bool:
         try:
@@ -182,22 +192,50 @@ class _Tick:
             if ended is None:
                 self.workers.adopt(pid, row["worker_started_at"])
                 continue
-            if ended.known and ended.exit_code == 0:
-                key, outcome = "protocol_violations", "protocol_violation"
-                error = f"worker (pid {pid}) exited 0 without completing or blocking its task"
-                payload = {"pid": pid, "exit_code": 0}
-            else:
-                key, outcome = "crashed", "crashed"
-                error = _crash_error(pid, ended, self.paths.log_for(row["id"]))
-                payload = {"pid": pid, "exit_code": ended.exit_code,
-                           "signal": signal.Signals(ended.signal).name if ended.signal else None,
-                           "error": error}
+            key, outcome, error, payload = self.exit_outcome(row, ended)
             self.report[key].append(row["id"])
-            if not self.dry_run:
-                self.fail_run(row["id"], row["current_run_id"], outcome, error, payload)
-                self.workers.forget(pid)
+            if self.dry_run:
+                continue
+            if outcome == "rate_limited":
+                with contextlib.suppress(Refused):  # the run ended on its own meanwhile
+                    transitions.end_run_rate_limited(
+                        self.conn, row["id"], row["current_run_id"], error=error, payload=payload,
+                        cooldown=self.config.dispatch.rate_limit_cooldown_seconds, now=self.fixed_now)
+            else:
+                self.fail_run(row["id"], row["current_run_id"], outcome, error, payload,
+                              at_once=ended.known and ended.exit_code == EX_CONFIG)
+            self.workers.forget(pid)
         if not self.dry_run:
             self.workers.keep_only({row["worker_pid"] for row in self.running("AND t.worker_pid IS NOT NULL")})
+
+    def exit_outcome(self, row: sqlite3.Row, ended: WorkerExit) -> tuple[str, str, str, dict]:
+        """(report key, outcome, error, payload) for a worker that ended with its run still open.
+
+        Exit 0 is a protocol violation, unless the preset's result check finds the agent CLI
+        reported a failed turn (then it crashed); 75 (EX_TEMPFAIL) is rate limited, not a failure;
+        78 (EX_CONFIG) gives up at once; the rest crashed.
+        """
+        pid, log_path = row["worker_pid"], self.paths.log_for(row["id"])
+        if ended.known and ended.exit_code == 0:
+            failed = self.failed_turn(row["assignee"], log_path)
+            if failed:
+                return "crashed", "crashed", failed, {"pid": pid, "exit_code": 0, "error": failed}
+            return ("protocol_violations", "protocol_violation",
+                    f"worker (pid {pid}) exited 0 without completing or blocking its task",
+                    {"pid": pid, "exit_code": 0})
+        error = _crash_error(pid, ended, log_path)
+        if ended.known and ended.exit_code == EX_TEMPFAIL:
+            return "rate_limited", "rate_limited", error, {"pid": pid, "exit_code": EX_TEMPFAIL}
+        if ended.known and ended.exit_code == EX_CONFIG:
+            error = f"gave up at once (exit {EX_CONFIG}, EX_CONFIG): {error}"
+        return "crashed", "crashed", error, {
+            "pid": pid, "exit_code": ended.exit_code,
+            "signal": signal.Signals(ended.signal).name if ended.signal else None, "error": error}
+
+    def failed_turn(self, assignee: str | None, log_path) -> str | None:
+        profile = self.config.profile(assignee)
+        check = PRESETS[profile.preset].result_check if profile and profile.preset else None
+        return RESULT_CHECKS[check](_log_tail(log_path, RESULT_TAIL_BYTES) or "") if check else None
 
     # 3. max runtime: TERM, up to 5 s, KILL
     def max_runtime(self) -> None:
@@ -253,7 +291,7 @@ class _Tick:
             if profile_cap is not None and per_profile.get(assignee, 0) >= profile_cap:
                 continue
             workspace = str(spawn.workspace_path(self.paths, task)) if self.dry_run \
-                else self.spawn_one(task["id"], command, profile_cap)
+                else self.spawn_one(task["id"], profile_cap)
             if workspace is None:
                 continue
             live += 1
@@ -262,11 +300,18 @@ class _Tick:
         if not self.dry_run:
             self.note_nonspawnable()
 
+    # 4b. run folders of runs that ended (however they ended) go
+    def run_folders(self) -> None:
+        open_runs = db.read(self.conn, lambda c: {row[0] for row in c.execute(
+            "SELECT current_run_id FROM tasks WHERE status = 'running'")})
+        run_folder.sweep(self.paths, open_runs)
+
     def note_nonspawnable(self) -> None:
         transitions.note_nonspawnable(self.conn, self.report["skipped_nonspawnable"], now=self.fixed_now)
 
-    def spawn_one(self, task_id: str, command: list[str], profile_cap: int | None) -> str | None:
-        """claim -> workspace -> argv/env -> exec -> record; the workspace, or None if not started."""
+    def spawn_one(self, task_id: str, profile_cap: int | None) -> str | None:
+        """claim -> workspace -> invocation + run folder -> exec -> record; the workspace, or None
+        if not started."""
         settings = self.config.dispatch
         try:
             claimed = transitions.claim(self.conn, task_id, ttl=settings.claim_ttl_seconds,
@@ -278,9 +323,13 @@ class _Tick:
         task = db.read(self.conn, lambda c: c.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone())
         try:
             workspace, managed = spawn.resolve_workspace(self.paths, dict(task))
-            proc = spawn.spawn(self.argv(task, command, workspace), self.env(task, claimed, workspace),
-                               workspace, self.paths.log_for(task_id))
+            planned = invocation.plan(self.config, self.paths, task_id=task_id, assignee=task["assignee"],
+                                      tenant=task["tenant"], skills=json.loads(task["skills"]), run_id=run_id,
+                                      claim_lock=claimed["claim_lock"], workspace=workspace, base_env=os.environ)
+            run_folder.write(self.paths, run_id, planned.server, planned.files)
+            proc = spawn.spawn(planned.argv, planned.env, workspace, self.paths.log_for(task_id))
         except (SpawnError, OSError) as exc:
+            run_folder.remove(self.paths, run_id)
             self.fail_run(task_id, run_id, "spawn_failed", str(exc), {})
             self.report["spawn_failed"].append(task_id)
             return None
@@ -305,20 +354,6 @@ class _Tick:
         profile = self.config.profile(assignee)
         return profile.role if profile else "worker"
 
-    def argv(self, task: sqlite3.Row, command: list[str], workspace) -> list[str]:
-        profile = self.config.profile(task["assignee"])
-        return spawn.build_argv(command, task_id=task["id"], profile=task["assignee"], workspace=workspace,
-                                home=self.paths.home, db=self.paths.db, skills=json.loads(task["skills"]),
-                                skill_args=profile.skill_args if profile else list(DEFAULT_SKILL_ARGS))
-
-    def env(self, task: sqlite3.Row, claimed: dict, workspace) -> dict[str, str]:
-        profile = self.config.profile(task["assignee"])
-        return spawn.build_env(os.environ, task_id=task["id"], run_id=claimed["run_id"],
-                               claim_lock=claimed["claim_lock"], workspace=workspace, db=self.paths.db,
-                               home=self.paths.home, profile=task["assignee"], tenant=task["tenant"],
-                               role=profile.role if profile else "worker",
-                               profile_env=profile.env if profile else {})
-
 
 def _spawn_candidates(c: Conn) -> tuple[list[sqlite3.Row], int, dict[str, int]]:
     ready = c.execute("SELECT id, assignee, retry_after, workspace_kind, workspace_path FROM tasks "
@@ -339,15 +374,18 @@ def _crash_error(pid: int, ended: WorkerExit, log_path) -> str:
     return f"{last} ({how})" if last else how
 
 
-def _last_log_line(log_path) -> str | None:
-    """The worker's last words: often the reason it died (an OOM note, a traceback's last line)."""
+def _log_tail(log_path, size: int) -> str | None:
     try:
         with open(log_path, "rb") as handle:
-            handle.seek(max(0, handle.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
-            tail = handle.read().decode("utf-8", "replace")
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - size))
+            return handle.read().decode("utf-8", "replace")
     except OSError:
         return None
-    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+
+
+def _last_log_line(log_path) -> str | None:
+    """The worker's last words: often the reason it died (an OOM note, a traceback's last line)."""
+    lines = [line.strip() for line in (_log_tail(log_path, LOG_TAIL_BYTES) or "").splitlines() if line.strip()]
     return lines[-1][:300] if lines else None
 
 

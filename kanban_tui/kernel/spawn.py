@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Mapping
 
 from kanban_tui.errors import SpawnError
+from kanban_tui.kernel.run_folder import MCP_CONFIG
 from kanban_tui.paths import Paths
 
 WORKER_SKILL = "kanban-worker"
 LOG_ROTATE_BYTES = 2 * 1024 * 1024
-_PLACEHOLDER = re.compile(r"\{(task_id|profile|workspace|prompt|home|db)\}")
+_PLACEHOLDER = re.compile(r"\{(task_id|profile|workspace|prompt|home|db|mcp_config|mcp_dir)\}")
 # Set for some workers only: a dispatcher that itself runs inside an orchestrator worker
 # must not hand its own role or tenant down to every worker it starts.
 _INHERITED_VARS = ("KANBAN_ROLE", "KANBAN_TENANT")
@@ -119,15 +120,18 @@ def _git(repo: Path, *args: str, check: bool = True) -> bool:
 
 def build_argv(command: list[str], *, task_id: str, profile: str, workspace: Path | str,
                home: Path | str, db: Path | str, skills: list[str],
-               skill_args: list[str]) -> list[str]:
+               skill_args: list[str], mcp_dir: Path | str | None = None) -> list[str]:
     """Fill placeholders in each element; an element exactly `{skill_args}` becomes the
-    skill_args template once per skill (kanban-worker first, duplicates dropped)."""
+    skill_args template once per skill (kanban-worker first, duplicates dropped).
+    `{mcp_config}`/`{mcp_dir}` name the run folder when there is one, else stay as written."""
     values = {"task_id": task_id, "profile": profile, "workspace": str(workspace),
               "prompt": f"work kanban task {task_id}", "home": str(home), "db": str(db)}
+    if mcp_dir is not None:
+        values.update(mcp_dir=str(mcp_dir), mcp_config=os.path.join(mcp_dir, MCP_CONFIG))
 
     def fill(element: str) -> str:
         # One pass, so a substituted value containing "{...}" is never expanded again.
-        return _PLACEHOLDER.sub(lambda match: values[match.group(1)], element)
+        return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), element)
 
     argv: list[str] = []
     for element in command:

@@ -789,6 +789,29 @@ def end_run_failed(conn: Conn, task_id: str, run_id: int, outcome: str, *, error
     return db.write(conn, tx)
 
 
+def end_run_rate_limited(conn: Conn, task_id: str, run_id: int, *, cooldown: float, error: str | None = None,
+                         payload: dict | None = None, now: float | None = None) -> dict:
+    """Dispatcher: the worker exited 75 (EX_TEMPFAIL, a rate limit): the run ends `rate_limited`
+    and the task waits `cooldown` seconds in ready (todo when parents reopened). The breaker
+    does not count it: the task did nothing wrong, its provider asked it to wait."""
+    now = _clock(now)
+
+    def tx(c: Conn) -> dict:
+        task = _row(c, task_id)
+        if task["status"] != "running" or task["current_run_id"] != run_id:
+            raise Refused(f"run {run_id} of {task_id} already ended")
+        status = "todo" if _open_parents(c, task_id) else "ready"
+        retry_at = now + cooldown
+        c.execute(f"UPDATE tasks SET status = ?, {_release_claim_sql()}, retry_after = ?, updated_at = ? "
+                  "WHERE id = ?", (status, retry_at, now, task_id))
+        _close_run(c, run_id, "rate_limited", now, error=error)
+        _event(c, task_id, "rate_limited", {**(payload or {}), "error": error, "retry_at": retry_at}, now, run_id)
+        return {"task_id": task_id, "run_id": run_id, "outcome": "rate_limited",
+                "failures": task["consecutive_failures"], "status": status, "retry_at": retry_at}
+
+    return db.write(conn, tx)
+
+
 def lease_expired(conn: Conn, task_id: str, run_id: int, *, failure_limit: int = DEFAULT_FAILURE_LIMIT,
                   retry_cap: float | None = None, now: float | None = None) -> dict:
     """Dispatcher: a lease ran out with no live worker behind it: the run ends `reclaimed` and,

@@ -33,6 +33,7 @@ KIND_STYLES = {
     "timed_out": "red",
     "spawn_failed": "red",
     "protocol_violation": "red",
+    "rate_limited": "yellow",
     "reclaimed": "magenta",
     "claimed": "cyan",
     "spawned": "cyan",

@@ -20,6 +20,7 @@ OUTCOME_STYLES = {
     "timed_out": "red",
     "spawn_failed": "red",
     "protocol_violation": "red",
+    "rate_limited": "yellow",
 }
 
 

@@ -23,6 +23,24 @@ def test_a_worker_that_crashes_once_is_done_within_10s_with_a_60s_interval(board
     assert board.outcomes(task) == ["crashed", "completed"]
 
 
+def test_exit_75_is_rate_limited_waits_the_cooldown_and_is_not_counted(board):
+    """Two rate limits under failure_limit 2 would give up if the breaker counted them."""
+    board.configure(interval=60, failure_limit=2, rate_limit_cooldown_seconds=2)
+    task = board.create("busy provider", [{"do": "exit", "code": 75}], [{"do": "exit", "code": 75}],
+                        complete("got through"), assignee="dev")
+    board.start()
+    board.wait_for(lambda: "rate_limited" in board.kinds(task), what="the rate limit")
+    board.wait_for(lambda: board.status(task) == "done", timeout=20, what="the card to finish")
+    assert board.outcomes(task) == ["rate_limited", "rate_limited", "completed"]
+    events = board.events(task)
+    limited = [e for e in events if e["kind"] == "rate_limited"]
+    claims = [e["created_at"] for e in events if e["kind"] == "claimed"]
+    assert limited[0]["payload"]["exit_code"] == 75
+    assert claims[1] - limited[0]["created_at"] >= 1.9  # it waited out the cool-down
+    assert claims[2] - limited[1]["created_at"] >= 1.9
+    assert board.task(task)["consecutive_failures"] == 0
+
+
 def test_live_workers_past_short_leases_are_never_reclaimed(board):
     """3 s leases, 6 s workers that never heartbeat: every card finishes, nothing is reclaimed."""
     board.configure(claim_ttl=3, max_workers=4)

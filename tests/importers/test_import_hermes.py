@@ -107,11 +107,10 @@ def test_hermes_only_outcomes_become_the_closest_of_ours_with_the_original_in_me
     report = _import(conn, board.path.parent)
     runs = queries.runs(conn, ids["review"])
     assert [(r["outcome"], (r["metadata"] or {}).get("hermes", {}).get("outcome")) for r in runs] == [
-        ("reclaimed", "rate_limited"), ("blocked", "review_requested"), ("reclaimed", "stale")]
+        ("rate_limited", None), ("blocked", "review_requested"), ("reclaimed", "stale")]
     assert runs[1]["summary"] == "please review"
     assert runs[1]["metadata"]["changed_files"] == ["a.py"]
-    assert report["mapped"]["outcomes"] == {"rate_limited->reclaimed": 1, "review_requested->blocked": 1,
-                                            "stale->reclaimed": 1}
+    assert report["mapped"]["outcomes"] == {"review_requested->blocked": 1, "stale->reclaimed": 1}
     assert [(r["outcome"], r["error"]) for r in queries.runs(conn, ids["blocked"])] == \
         [("crashed", "exit 1"), ("crashed", "exit 1"), ("gave_up", "exit 1")]
 

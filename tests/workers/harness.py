@@ -43,14 +43,16 @@ class Board:
 
     def configure(self, profiles: dict[str, dict] | tuple[str, ...] = ("dev",), *, interval: float = 0.2,
                   max_workers: int = 4, failure_limit: int = 3, claim_ttl: int = 900,
-                  default_command: list[str] | None = None, notify_command: list[str] | None = None) -> Config:
-        """Write config.yaml (JSON is YAML); every profile runs the scripted worker unless told."""
+                  default_command: list[str] | None = None, notify_command: list[str] | None = None,
+                  **dispatch_keys) -> Config:
+        """Write config.yaml (JSON is YAML); every profile runs the scripted worker unless told;
+        `dispatch_keys` are further `dispatch:` settings."""
         if not isinstance(profiles, dict):
             profiles = {name: {} for name in profiles}
         worker_env = {"WORKER_PLAN": str(self.plan_file), "WORKER_TRACE": str(self.trace_file)}
         config = {
             "dispatch": {"interval_seconds": interval, "max_workers": max_workers,
-                         "failure_limit": failure_limit, "claim_ttl_seconds": claim_ttl},
+                         "failure_limit": failure_limit, "claim_ttl_seconds": claim_ttl, **dispatch_keys},
             "default_command": default_command,
             "profiles": {name: {"command": [PYTHON, str(WORKER)], **spec,
                                 "env": {**worker_env, **spec.get("env", {})}}

@@ -10,7 +10,7 @@ Facts from NousResearch/hermes-agent, hermes_cli/kanban_db.py (`SCHEMA_SQL`,
   and events may still carry the old kinds `ready`, `priority`, `spawn_auto_blocked`.
 - times are unix seconds (INTEGER); ISO strings are accepted too.
 - statuses add `scheduled` and `review` to ours; run outcomes add `review_requested`,
-  `changes_requested`, `dependency_wait`, `rate_limited`, `stale`; a run's `status` says how
+  `changes_requested`, `dependency_wait`, `stale`; a run's `status` says how
   it ended (`done`, `released`, ...) and is the fallback when `outcome` is NULL.
 - `kanban_notify_subs.last_event_id` is the notifier's cursor: events up to it were sent.
 """
@@ -27,10 +27,10 @@ from kanban_tui.kernel.models import EVENT_KINDS, STATUSES, TERMINAL_EVENT_KINDS
 STATUS_MAP = {"scheduled": "todo", "review": "blocked"}
 REVIEW_REASON = "review requested"
 OUR_OUTCOMES = ("completed", "blocked", "crashed", "timed_out", "spawn_failed", "gave_up", "reclaimed",
-                "protocol_violation")
+                "protocol_violation", "rate_limited")
 # Hermes-only outcomes -> the closest of ours (the original stays in the run's metadata).
 OUTCOME_MAP = {"review_requested": "blocked", "changes_requested": "blocked", "dependency_wait": "blocked",
-               "rate_limited": "reclaimed", "stale": "reclaimed"}
+               "stale": "reclaimed"}
 # A closed run without an outcome: its status says how it ended.
 RUN_STATUS_OUTCOME = {"done": "completed", "failed": "crashed", "released": "reclaimed"}
 KIND_RENAMES = {"ready": "promoted", "priority": "reprioritized", "spawn_auto_blocked": "gave_up"}
