@@ -265,6 +265,7 @@ def bench_run_folder_spawn() -> dict:
                 run_folder.write(paths, run_id, planned.server, planned.files)
             proc = spawn.spawn(planned.argv, planned.env, paths.workspaces, paths.log_for("t_0000beef"))
             samples.append(time.perf_counter() - started)
+            spawn.release(proc)  # held at the spawn gate until then, as the dispatcher's are
             proc.wait()
             run_folder.remove(paths, run_id)
     value, baseline = percentile(with_folder, 95), percentile(without, 95)
