@@ -20,7 +20,7 @@ from kanban_tui.config import Config
 from kanban_tui.errors import KanbanError
 from kanban_tui.gateway import Gateway
 from kanban_tui.keymap import APP_BINDINGS, unknown_ids
-from kanban_tui.kernel import lease
+from kanban_tui.kernel import hosts, lease
 from kanban_tui.kernel.dispatcher import Dispatcher
 from kanban_tui.messages import BoardChanged, DispatcherStatus
 from kanban_tui.paths import Paths
@@ -123,8 +123,10 @@ class KanbanApp(App):
                                                exit_on_error=False)
 
     def _read_lease(self) -> dict:
-        found = lease.status(self.gateway.conn())
-        return {"role": "observer", **found} if found else {"role": "observer", "leader": None}
+        conn = self.gateway.conn()
+        found = lease.status(conn)
+        status = {"role": "observer", **found} if found else {"role": "observer", "leader": None}
+        return {**status, "hosts": hosts.listing(conn)}
 
     def _show_status(self, status: dict) -> None:
         self.dispatcher_status = status

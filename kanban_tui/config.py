@@ -28,6 +28,7 @@ class DispatchSettings:
     failure_limit: int = 3
     claim_ttl_seconds: int = 900
     rate_limit_cooldown_seconds: int = 300  # a worker that exits 75 (EX_TEMPFAIL) waits this long
+    host_lease_seconds: int = 15  # a host whose dispatcher has not renewed for this long is lost
 
 
 @dataclass
@@ -121,7 +122,7 @@ def _reason(exc: Exception) -> str:
 _KNOWN = {
     "": ("dispatch", "default_command", "profiles", "ui", "keymap", "notify"),
     "dispatch": ("interval_seconds", "max_workers", "failure_limit", "claim_ttl_seconds",
-                 "rate_limit_cooldown_seconds"),
+                 "rate_limit_cooldown_seconds", "host_lease_seconds"),
     "profile": ("command", "env", "max_workers", "skill_args", "role", "preset", "args"),
     "ui": ("lanes_by_profile", "theme"),
     "notify": ("command",),
@@ -182,7 +183,7 @@ class _Reader:
         readers: dict[str, Callable[[Any, str], Any]] = {
             "interval_seconds": self.positive_number, "max_workers": self.positive_int,
             "failure_limit": self.positive_int, "claim_ttl_seconds": self.duration,
-            "rate_limit_cooldown_seconds": self.duration,
+            "rate_limit_cooldown_seconds": self.duration, "host_lease_seconds": self.duration,
         }
         for name, value in entries.items():
             setattr(settings, name, self.attempt(lambda: readers[name](value, f"dispatch.{name}"),
@@ -384,9 +385,10 @@ _DEFAULT_CONFIG_TEXT = """\
 
 dispatch:
   interval_seconds: 60      # seconds between ticks (the dispatcher also wakes on board changes)
-  max_workers: 4            # live workers across the whole board
+  max_workers: 4            # live workers on this host (each host has its own cap)
   failure_limit: 3          # consecutive failures before a task gives up and is blocked
   claim_ttl_seconds: 900    # lease length; worker heartbeats extend it
+  host_lease_seconds: 15    # several hosts: a dispatcher silent this long is lost, its runs reclaimed
 
 # Command for assignees without a profile entry. null: such tasks are not spawnable.
 # A list, or a string split shell-style (never run through a shell). Placeholders:

@@ -27,7 +27,7 @@ NOW = 1_800_000_000.0  # a fixed clock for tests that stamp or compare time
 def isolated_env(monkeypatch, tmp_path_factory):
     """No test may touch the real user home or inherit a worker identity from the shell."""
     for name in ("KANBAN_TASK", "KANBAN_RUN_ID", "KANBAN_CLAIM_LOCK", "KANBAN_WORKSPACE", "KANBAN_DB",
-                 "KANBAN_PROFILE", "KANBAN_TENANT", "KANBAN_ROLE"):
+                 "KANBAN_PROFILE", "KANBAN_TENANT", "KANBAN_ROLE", "KANBAN_HOST_ID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KANBAN_TUI_HOME", str(tmp_path_factory.mktemp("default-home")))
 

@@ -121,6 +121,8 @@ GLOBAL_OPTIONS = (
     ("--home", "DIR", "the board's folder: database, config.yaml, logs, workspaces "
                       "(default: $KANBAN_TUI_HOME, else kanban-tui in the user data dir)"),
     ("--db", "FILE|URL", "the database: a file, or a postgresql:// URL (default: $KANBAN_DB, else <home>/kanban.db)"),
+    ("--host-id", "ID", "this host's name on a board shared by several machines: its dispatcher's runs, caps and "
+                        "lease (default: $KANBAN_HOST_ID, else the hostname)"),
 )
 EPILOG = """\
 start here:
@@ -169,6 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="backslashreplace")  # a non-UTF-8 terminal never crashes us
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "host_id", None) is not None:
+            from kanban_tui import validate
+
+            # through the environment, so the dispatcher, the kernel and this CLI's children agree
+            os.environ["KANBAN_HOST_ID"] = validate.name(args.host_id, "--host-id")
         from kanban_tui.cli.session import Session
 
         session = Session(args.home, args.db)

@@ -9,6 +9,7 @@ import threading
 import time
 
 from kanban_tui.cli import output
+from kanban_tui.errors import Refused
 from kanban_tui.kernel.dsn import redact
 from kanban_tui.validate import COUNT_MAX
 
@@ -55,28 +56,42 @@ def _positive(text: str) -> int:
 # ---------------------------------------------------------------- one tick
 
 def dispatch(args, session) -> int:
-    from kanban_tui.kernel import dispatcher, lease
+    from kanban_tui.kernel import dispatcher, hosts, lease
+    from kanban_tui.kernel.models import local_host_id
 
     conn, config = session.conn, session.config
     # an operator's explicit tick: failed tasks are retried now, not at their retry times
     options = {"max_spawn": args.max_spawn, "failure_limit": args.failure_limit, "wait_for_retries": False}
-    holder = lease.local_holder()
+    holder, host_id = hosts.local_holder(), local_host_id()
     if args.dry_run:
         report = dispatcher.tick(conn, session.paths, config, dry_run=True, **options)
-        leading = lease.status(conn)
-        report["leader"] = leading["leader"] if leading else None
-    elif lease.try_acquire(conn, holder):
-        try:
-            report = dispatcher.tick(conn, session.paths, config, **options)
-            lease.record_tick(conn, holder, live_workers=dispatcher.live_workers(conn),
-                              max_workers=config.dispatch.max_workers)
-        finally:
-            lease.release(conn, holder)
-    else:
-        leading = lease.status(conn)
+        report["leader"] = _serving(conn, host_id)
+        return _print(args, report)
+    registered, serving = hosts.register(conn, host_id, holder, profiles=hosts.served_profiles(config),
+                                         max_workers=config.dispatch.max_workers,
+                                         lease_seconds=config.dispatch.host_lease_seconds)
+    if not registered:  # a dispatcher serves this host: it does the tick (nudged, like every host)
         lease.nudge(conn)
-        report = {**dispatcher.empty_report(), "leader": leading["leader"] if leading else None,
-                  "nudged": True}
+        report = {**dispatcher.empty_report(), "leader": serving["holder"], "nudged": True}
+        return _print(args, report)
+    housekeeper = lease.try_acquire(conn, holder)
+    try:
+        report = dispatcher.tick(conn, session.paths, config, host_id=host_id, housekeeper=housekeeper, **options)
+    finally:
+        hosts.release(conn, host_id, holder, live_workers=dispatcher.live_workers(conn, host_id))
+        if housekeeper:
+            lease.release(conn, holder)
+    return _print(args, report)
+
+
+def _serving(conn, host_id: str) -> str | None:
+    """The holder of the dispatcher that serves `host_id` now, if any."""
+    from kanban_tui.kernel import hosts
+
+    return next((host["holder"] for host in hosts.live(conn) if host["host_id"] == host_id), None)
+
+
+def _print(args, report: dict) -> int:
     if args.json:
         output.emit_json(report)
     else:
@@ -84,7 +99,8 @@ def dispatch(args, session) -> int:
     return 0
 
 
-_OUTCOME_LABELS = (("reclaimed", "reclaimed (lease expired)"), ("crashed", "crashed"),
+_OUTCOME_LABELS = (("reclaimed", "reclaimed (lease expired)"), ("host_lost", "reclaimed (host lost)"),
+                   ("crashed", "crashed"),
                    ("protocol_violations", "exited without reporting"), ("timed_out", "timed out"),
                    ("spawn_failed", "failed to spawn"), ("rate_limited", "rate limited (cooling down)"),
                    ("auto_blocked", "gave up (now blocked)"),
@@ -113,18 +129,25 @@ def _describe(report: dict, dry_run: bool, *, skipped: bool = True) -> list[str]
 def dispatch_only(args, session) -> int:
     from kanban_tui.kernel.dispatcher import Dispatcher
 
-    from kanban_tui.kernel import db
+    from kanban_tui.kernel import db, hosts
+    from kanban_tui.kernel.models import local_host_id
 
     config = session.config  # a malformed config or unusable DB fails here: one line, exit 1
-    db.check_writable(session.open(), session.paths.db)
+    conn = session.open()
+    db.check_writable(conn, session.paths.db)
+    host_id = local_host_id()
+    serving = next((host for host in hosts.live(conn) if host["host_id"] == host_id), None)
+    if serving is not None:
+        raise Refused(f"host id {host_id!r} is already served by a live dispatcher ({serving['holder']}); "
+                      "stop it, or give this one another --host-id")
     session.close()
     log = _HeadlessLog()
-    runner = Dispatcher(session.paths, config, on_tick=log.tick, on_error=log.error)
+    runner = Dispatcher(session.paths, config, on_tick=log.tick, on_error=log.error, host_id=host_id)
     stopping = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stopping.set())
                 for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        log.say(f"dispatcher {runner.holder} started on {redact(session.paths.db)}")
+        log.say(f"dispatcher {runner.holder} (host {host_id}) started on {redact(session.paths.db)}")
         runner.start()
         while not stopping.wait(0.2):
             log.role(runner.status())

@@ -71,6 +71,16 @@ def register(subparsers) -> None:
     p.set_defaults(handler=stats)
 
     p = subparsers.add_parser(
+        "hosts", help="the hosts whose dispatchers serve this board",
+        description="List every host that registered a dispatcher on this board (one per machine, or per "
+                    "--host-id): alive or lost, its pid, lease, the profiles it spawns (any: it has a "
+                    "default_command), live workers / cap and its last tick. A host whose lease ran out is "
+                    "lost: its runs are reclaimed by a live host.")
+    _json_flag(p, "print an array of {host_id, pid, alive, lease_expires, last_tick_at, profiles, "
+                  "live_workers, max_workers} as JSON")
+    p.set_defaults(handler=hosts_cmd)
+
+    p = subparsers.add_parser(
         "assignees", help="assignees on the board and configured profiles",
         description="List every assignee on the board and every profile in config.yaml (configured or "
                     "not), with how many cards each holds per column.")
@@ -249,6 +259,16 @@ def context(args, session) -> int:
 
 # ---------------------------------------------------------------- stats and assignees
 
+HOST_FIELDS = ("host_id", "pid", "alive", "lease_expires", "last_tick_at", "profiles", "live_workers",
+               "max_workers")
+
+
+def _hosts(conn) -> list[dict]:
+    from kanban_tui.kernel import hosts
+
+    return [{key: host[key] for key in HOST_FIELDS} for host in hosts.listing(conn)]
+
+
 def stats(args, session) -> int:
     from kanban_tui.kernel import lease
 
@@ -256,6 +276,7 @@ def stats(args, session) -> int:
     report["dispatcher"] = lease.status(session.conn) or {
         "leader": None, "last_tick_at": None, "live_workers": report["by_status"]["running"],
         "max_workers": session.config.dispatch.max_workers}
+    report["dispatcher"]["hosts"] = _hosts(session.conn)
     if args.json:
         output.emit_json(report)
         return 0
@@ -264,6 +285,10 @@ def stats(args, session) -> int:
     if report["oldest_ready_age_seconds"] is not None:
         out.append(f"Oldest ready: {output.duration(report['oldest_ready_age_seconds'])}")
     out.append("Dispatcher: " + _dispatcher_text(report["dispatcher"]))
+    live = [host for host in report["dispatcher"]["hosts"] if host["alive"]]
+    if len(report["dispatcher"]["hosts"]) > 1:
+        out.append(f"Hosts: {len(live)} alive · {sum(h['live_workers'] for h in live)}/"
+                   f"{sum(h['max_workers'] for h in live)} workers (kanban-tui hosts)")
     if report["by_assignee"]:
         out += ["", *output.columns(("ASSIGNEE", *(s.upper() for s in COLUMNS)),
                                     ((output.inline(name), *(str(counts[s]) for s in COLUMNS))
@@ -277,6 +302,23 @@ def _dispatcher_text(status: dict) -> str:
     if status["leader"] is None:
         return f"none leading, {workers}"
     return f"{output.inline(status['leader'])}, last tick {output.when(status['last_tick_at'])}, {workers}"
+
+
+def hosts_cmd(args, session) -> int:
+    from kanban_tui.kernel import hosts
+
+    rows = hosts.listing(session.conn)
+    if args.json:
+        output.emit_json([{key: host[key] for key in HOST_FIELDS} for host in rows])
+    elif rows:
+        output.table(("HOST", "STATE", "PID", "WORKERS", "PROFILES", "LAST TICK", "LEASE UNTIL"),
+                     ((output.inline(row["host_id"]), row["state"], str(row["pid"]),
+                       f"{row['live_workers']}/{row['max_workers']}",
+                       "any" if row["profiles"] is None else output.inline(",".join(row["profiles"]) or "-"),
+                       output.when(row["last_tick_at"]), output.when(row["lease_expires"])) for row in rows))
+    else:
+        output.line("No host has run a dispatcher on this board yet (kanban-tui --dispatch-only).")
+    return 0
 
 
 def assignees(args, session) -> int:

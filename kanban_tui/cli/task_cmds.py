@@ -279,9 +279,9 @@ def create(args, session) -> int:
 
 
 def _warn_when_nobody_dispatches(conn, task_id: str) -> None:
-    from kanban_tui.kernel import lease
+    from kanban_tui.kernel import hosts
 
-    if lease.status(conn) is None:
+    if not hosts.live(conn):
         output.warn(f"no dispatcher is running, so {task_id} waits until one starts "
                     "(open the board, or run kanban-tui --dispatch-only)")
 

@@ -83,15 +83,15 @@ def reset(paths: Paths) -> None:
 def _refuse_while_led(paths: Paths) -> None:
     if not paths.db.exists():
         return
-    from kanban_tui.kernel import db, lease
+    from kanban_tui.kernel import db, hosts
 
     conn = db.connect(paths.db)
     try:
-        leader = lease.status(conn)
+        live = hosts.live(conn)
     finally:
         conn.close()
-    if leader is not None:
-        raise Refused(f"a dispatcher ({leader['leader']}) is running this demo board; "
+    if live:
+        raise Refused(f"a dispatcher ({live[0]['holder']}) is running this demo board; "
                       "quit it before --reset")
 
 

@@ -103,6 +103,14 @@ def check_writable(conn: sqlite3.Connection, path: str | os.PathLike) -> None:
         raise StorageError(f"{path}: cannot write the database ({exc})") from None
 
 
+def clock(c: sqlite3.Connection) -> float:
+    """The database's clock in unix seconds: the server's on PostgreSQL (hosts with skewed clocks
+    agree on leases), this machine's on SQLite."""
+    if is_postgres(c):
+        return c.execute("SELECT CAST(extract(epoch FROM clock_timestamp()) AS DOUBLE PRECISION)").fetchone()[0]
+    return time.time()
+
+
 def checkpoint(conn: sqlite3.Connection) -> None:
     """Copy committed WAL frames into the database file (PASSIVE: never waits for, nor blocks, others).
     PostgreSQL has no WAL of ours to move."""

@@ -1,10 +1,13 @@
-"""The dispatcher (README "Running the dispatcher"): `tick()` does one pass over the board;
-`Dispatcher` runs ticks on a thread while it holds the leader lease.
+"""The dispatcher (README "Running the dispatcher", "Several machines"): `tick()` does one pass
+over the board for one host; `Dispatcher` runs ticks on a thread while it holds its host's lease.
 
 A tick, in order: expired leases, dead workers, max runtime, recompute ready, then claim and
 spawn ready assigned tasks by priority and age within the caps (which `transitions.claim`
-enforces inside its transaction). Every board change goes through `transitions`; this module
-only decides what to call and starts processes.
+enforces inside its transaction). Workers are processes of one machine, so every step that
+looks at a worker only looks at runs of this host; the board-wide chores (hosts lost, claims
+by hand whose lease ran out, notifications) are done by the one dispatcher that holds the
+housekeeping lease. Every board change goes through `transitions`; this module only decides
+what to call and starts processes.
 """
 
 from __future__ import annotations
@@ -18,19 +21,26 @@ import signal
 import sqlite3
 import threading
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from kanban_tui.config import Config
 from kanban_tui.errors import KanbanError, NotFound, Refused, SpawnError
-from kanban_tui.kernel import db, invocation, lease, notify, procs, run_folder, spawn, transitions
+from kanban_tui.kernel import db, hosts, invocation, lease, notify, procs, run_folder, spawn, transitions
+from kanban_tui.kernel.models import local_host_id
 from kanban_tui.kernel.stopping import Stopper
 from kanban_tui.kernel.workers import WorkerExit, Workers
 from kanban_tui.paths import Paths
 from kanban_tui.presets import PRESETS, RESULT_CHECKS
 
+if TYPE_CHECKING:
+    from kanban_tui.kernel.listen import Listener
+
 TERMINATE_GRACE_SECONDS = 5.0
 WAKE_POLL_SECONDS = 0.05       # how often the leader looks at db.data_version
+LISTEN_FALLBACK_SECONDS = 1.0  # on PostgreSQL, how often a look happens without a notification
 OBSERVER_POLL_SECONDS = 0.5    # how often an observer tries to take the lease
+FENCE_FRACTION = 2 / 3         # of the host lease without a renewal: stop the workers, stop claiming
+FENCE_STOP_GRACE_SECONDS = 1.0
 ADOPTED_SWEEP_SECONDS = 0.5    # fingerprint checks when pidfd_open is unavailable
 ERROR_BACKOFF_SECONDS = 1.0  # after a failed step (a full disk, say), doubling up to
 ERROR_BACKOFF_MAX_SECONDS = 8.0  # this while the failures go on
@@ -48,19 +58,20 @@ log = logging.getLogger(__name__)
 
 
 def empty_report() -> Report:
-    """The shape of `dispatch --json`: task ids per outcome, plus what was spawned where."""
-    return {"reclaimed": [], "crashed": [], "protocol_violations": [], "timed_out": [],
+    """The shape of `dispatch --json`: task ids per outcome, plus what was spawned where
+    (`host_lost`: cards put back because the host running them was lost)."""
+    return {"reclaimed": [], "host_lost": [], "crashed": [], "protocol_violations": [], "timed_out": [],
             "spawn_failed": [], "rate_limited": [], "auto_blocked": [], "promoted": [], "spawned": [],
             "skipped_unassigned": [], "skipped_nonspawnable": []}
 
 
 def did_work(report: Report) -> bool:
-    return any(report[key] for key in ("reclaimed", "crashed", "protocol_violations", "timed_out",
+    return any(report[key] for key in ("reclaimed", "host_lost", "crashed", "protocol_violations", "timed_out",
                                        "spawn_failed", "rate_limited", "auto_blocked", "promoted", "spawned"))
 
 
 class LeaseLost(Exception):
-    """Another process took the leader lease while this one was busy."""
+    """This dispatcher's host lease is no longer its own (taken over, or run out)."""
 
 
 # ---------------------------------------------------------------- one tick
@@ -68,7 +79,8 @@ class LeaseLost(Exception):
 def tick(conn: Conn, paths: Paths, config: Config, *, now: float | None = None, dry_run: bool = False,
          max_spawn: int | None = None, failure_limit: int | None = None, workers: Workers | None = None,
          keepalive: Callable[[], None] | None = None, holder: str | None = None,
-         stopper: Stopper | None = None, wait_for_retries: bool = True) -> Report:
+         stopper: Stopper | None = None, wait_for_retries: bool = True, host_id: str | None = None,
+         housekeeper: bool = True, fenced: bool = False) -> Report:
     """One pass over the board; returns what it did (or, with dry_run, what it would do).
 
     `workers` carries the dispatcher's processes between ticks (a one-shot tick sees every
@@ -79,13 +91,19 @@ def tick(conn: Conn, paths: Paths, config: Config, *, now: float | None = None, 
     tick) the tick waits for its stops to finish.
     `wait_for_retries=False` (a one-shot `dispatch`, an operator's explicit tick) spawns failed
     tasks without waiting for their retry times.
+    `host_id` (default this host's) is whose runs the tick looks after and whose caps bind;
+    `housekeeper` adds the board-wide chores; `fenced` makes each claim require the live host
+    lease of `holder`.
     """
     run = _Tick(conn, paths, config, now=now, dry_run=dry_run,
                 failure_limit=failure_limit or config.dispatch.failure_limit,
                 workers=workers if workers is not None else Workers(), keepalive=keepalive,
-                holder=holder or lease.local_holder(), wait_for_retries=wait_for_retries)
+                holder=holder or hosts.local_holder(), wait_for_retries=wait_for_retries,
+                host_id=host_id or local_host_id(), housekeeper=housekeeper, fenced=fenced)
     if not dry_run:
-        _stop_marked(conn, stopper)
+        _stop_marked(conn, stopper, run.host_id)
+    if housekeeper:
+        run.hosts_lost()
     run.expired_leases()
     run.orphaned_claims()
     run.dead_workers()
@@ -94,28 +112,29 @@ def tick(conn: Conn, paths: Paths, config: Config, *, now: float | None = None, 
     if not dry_run:
         run.run_folders()
     run.claim_and_spawn(max_spawn)
-    if not dry_run:
+    if housekeeper and not dry_run:
         notify.deliver(conn, paths.db, config.notify.command, now=now)
     return run.report
 
 
-def _stop_marked(conn: Conn, stopper: Stopper | None) -> None:
-    """Stop the workers of runs a verb ended (TERM now; the leader's loop KILLs and records)."""
+def _stop_marked(conn: Conn, stopper: Stopper | None, host_id: str) -> None:
+    """Stop this host's workers of runs a verb ended (TERM now; the leader's loop KILLs and records)."""
     if stopper is not None:
-        stopper.scan(conn)
+        stopper.scan(conn, host_id)
         return
     stopper = Stopper()
-    stopper.scan(conn)
+    stopper.scan(conn, host_id)
     stopper.drain(conn)
 
 
 class _Tick:
     def __init__(self, conn: Conn, paths: Paths, config: Config, *, now: float | None, dry_run: bool,
                  failure_limit: int, workers: Workers, keepalive: Callable[[], None] | None, holder: str,
-                 wait_for_retries: bool):
+                 wait_for_retries: bool, host_id: str, housekeeper: bool, fenced: bool):
         self.conn, self.paths, self.config = conn, paths, config
         self.wait_for_retries = wait_for_retries
         self.holder = holder
+        self.host_id, self.housekeeper, self.fenced = host_id, housekeeper, fenced
         self.fixed_now = now
         self.dry_run = dry_run
         self.failure_limit = failure_limit
@@ -126,12 +145,16 @@ class _Tick:
     def now(self) -> float:
         return time.time() if self.fixed_now is None else self.fixed_now
 
-    def running(self, where: str = "", params: tuple = ()) -> list[sqlite3.Row]:
+    def running(self, where: str = "", params: tuple = (), *, any_host: bool = False) -> list[sqlite3.Row]:
+        """Running tasks with their open run: this host's (runs of no recorded host count as
+        local), or every host's with `any_host`."""
+        mine = "" if any_host else "AND (r.host_id = ? OR r.host_id IS NULL) "
         return db.read(self.conn, lambda c: c.execute(
             "SELECT t.id, t.assignee, t.current_run_id, t.worker_pid, t.worker_started_at, t.claim_expires, "
             "r.claimer, t.last_heartbeat_at, t.max_runtime_seconds, r.started_at AS run_started_at "
             "FROM tasks t JOIN task_runs r ON r.id = t.current_run_id "
-            f"WHERE t.status = 'running' {where} ORDER BY t.id", params).fetchall())
+            f"WHERE t.status = 'running' {mine}{where} ORDER BY t.id",
+            params if any_host else (self.host_id, *params)).fetchall())
 
     def fail_run(self, task_id: str, run_id: int, outcome: str, error: str, payload: dict, *,
                  at_once: bool = False) -> None:
@@ -151,12 +174,26 @@ class _Tick:
             self.report["auto_blocked"].append(task_id)
         return True
 
+    # 0. hosts lost (housekeeping): a host whose lease ran out has its open runs reclaimed
+    def hosts_lost(self) -> None:
+        if self.dry_run:
+            return
+        for host_id in hosts.lost(self.conn):
+            if host_id != self.host_id:
+                self.report["host_lost"].extend(transitions.reclaim_host_lost(self.conn, host_id, now=self.fixed_now))
+
     # 1. expired leases: a worker this dispatcher sees alive keeps its claim however quiet it is
     #    (max runtime bounds it; the card shows the stale heartbeat); a claim with no live worker
-    #    behind it is reclaimed and counts toward the breaker
+    #    behind it is reclaimed and counts toward the breaker. The housekeeper also takes the
+    #    claims by hand (no worker) of every host.
     def expired_leases(self) -> None:
         ttl = self.config.dispatch.claim_ttl_seconds
-        for row in self.running("AND t.claim_expires <= ?", (self.now(),)):
+        rows = self.running("AND t.claim_expires <= ?", (self.now(),))
+        if self.housekeeper:
+            mine = {row["id"] for row in rows}
+            rows += [row for row in self.running("AND t.claim_expires <= ? AND t.worker_pid IS NULL",
+                                                 (self.now(),), any_host=True) if row["id"] not in mine]
+        for row in rows:
             pid = row["worker_pid"]
             if pid and self.workers.exit_of(pid, row["worker_started_at"]) is None:
                 if not self.dry_run:
@@ -174,7 +211,8 @@ class _Tick:
     #     previous dispatcher's once that dispatcher's lease could have lapsed
     def orphaned_claims(self) -> None:
         rows = self.running("AND t.worker_pid IS NULL AND r.claimer IS NOT NULL "
-                            "AND (r.claimer = ? OR r.started_at <= ?)", (self.holder, self.now() - lease.TTL_SECONDS))
+                            "AND (r.claimer = ? OR r.started_at <= ?)",
+                            (self.holder, self.now() - self.config.dispatch.host_lease_seconds))
         for row in rows:
             claimer = row["claimer"]
             self.report["crashed"].append(row["id"])
@@ -270,9 +308,10 @@ class _Tick:
 
     # 5. claim and spawn, highest priority first, oldest first, within the caps
     def claim_and_spawn(self, max_spawn: int | None) -> None:
-        ready, live, per_profile = db.read(self.conn, _spawn_candidates)
+        ready, live, per_profile = db.read(self.conn, lambda c: _spawn_candidates(c, self.host_id))
         cap = self.config.dispatch.max_workers
         now = self.now()
+        served_elsewhere: Callable[[str], bool] | None = None
         for task in ready:
             assignee = task["assignee"]
             if assignee is None:
@@ -280,7 +319,9 @@ class _Tick:
                 continue
             command = self.config.command_for(assignee)
             if command is None:
-                self.report["skipped_nonspawnable"].append(task["id"])
+                served_elsewhere = served_elsewhere or self.served_elsewhere()
+                if not served_elsewhere(assignee):  # another host's to spawn, else nobody's
+                    self.report["skipped_nonspawnable"].append(task["id"])
                 continue
             if self.wait_for_retries and task["retry_after"] is not None and task["retry_after"] > now:
                 continue
@@ -309,6 +350,11 @@ class _Tick:
     def note_nonspawnable(self) -> None:
         transitions.note_nonspawnable(self.conn, self.report["skipped_nonspawnable"], now=self.fixed_now)
 
+    def served_elsewhere(self) -> Callable[[str], bool]:
+        """Whether another live host spawns an assignee this host cannot (read once per tick)."""
+        others = [host for host in hosts.live(self.conn) if host["host_id"] != self.host_id]
+        return lambda assignee: hosts.serving(others, assignee)
+
     def spawn_one(self, task_id: str, profile_cap: int | None) -> str | None:
         """claim -> workspace -> invocation + run folder -> exec -> record; the workspace, or None
         if not started."""
@@ -316,7 +362,8 @@ class _Tick:
         try:
             claimed = transitions.claim(self.conn, task_id, ttl=settings.claim_ttl_seconds,
                                         max_workers=settings.max_workers, profile_max_workers=profile_cap,
-                                        claimer=self.holder, role=self._role(task_id), now=self.fixed_now)
+                                        claimer=self.holder, role=self._role(task_id), host=self.host_id,
+                                        fenced=self.fenced, now=self.fixed_now)
         except (Refused, NotFound):  # the state moved on, or another claimer filled the cap
             return None
         run_id = claimed["run_id"]
@@ -355,11 +402,12 @@ class _Tick:
         return profile.role if profile else "worker"
 
 
-def _spawn_candidates(c: Conn) -> tuple[list[sqlite3.Row], int, dict[str, int]]:
+def _spawn_candidates(c: Conn, host_id: str) -> tuple[list[sqlite3.Row], int, dict[str, int]]:
+    """Ready tasks in spawn order, and this host's open runs: in all and per profile."""
     ready = c.execute("SELECT id, assignee, retry_after, workspace_kind, workspace_path FROM tasks "
                       "WHERE status = 'ready' ORDER BY priority DESC, created_at ASC, id").fetchall()
-    per_profile = dict(c.execute("SELECT assignee, count(*) FROM tasks WHERE status = 'running' "
-                                 "GROUP BY assignee").fetchall())
+    per_profile = dict(c.execute("SELECT profile, count(*) FROM task_runs WHERE status = 'running' "
+                                 "AND host_id = ? GROUP BY profile", (host_id,)).fetchall())
     return ready, sum(per_profile.values()), per_profile
 
 
@@ -402,28 +450,42 @@ def next_deadline(conn: Conn, now: float | None = None) -> float | None:
         {"now": now}).fetchone()[0])
 
 
-def live_workers(conn: Conn) -> int:
-    return db.read(conn, lambda c: c.execute("SELECT count(*) FROM tasks WHERE status = 'running'").fetchone()[0])
+def live_workers(conn: Conn, host_id: str | None = None) -> int:
+    """Open runs on `host_id` (default this host)."""
+    return db.read(conn, lambda c: c.execute(
+        "SELECT count(*) FROM task_runs WHERE status = 'running' AND host_id = ?",
+        (host_id or local_host_id(),)).fetchone()[0])
 
 
 # ---------------------------------------------------------------- the dispatcher thread
 
 class Dispatcher:
-    """The dispatcher on a thread (inside the TUI, or headless): leads while it holds the lease,
-    observes otherwise. Start it once; stop() releases the lease and leaves workers running.
+    """The dispatcher on a thread (inside the TUI, or headless): serves its host while it holds
+    the host's lease (registered in `dispatchers`), observes otherwise. The one that also holds
+    the housekeeping lease does the board-wide chores. Start it once; stop() releases the
+    leases and leaves workers running for a restart to adopt.
 
-    The leader ticks on the interval and also at once when another connection commits
-    (db.data_version, polled every 50 ms), when one of its workers ends (a pidfd per
-    worker), when a timed deadline arrives (retry, lease expiry, max runtime) and when nudged.
-    All database work happens on the thread, on its own connection, so the leader's own
-    writes never wake it.
+    It ticks on the interval and also at once when another connection commits (on SQLite
+    db.data_version, polled every 50 ms; on PostgreSQL a LISTEN wake-up, polled every second
+    as the fallback), when one of its workers ends (a pidfd per worker), when a timed deadline
+    arrives (retry, lease expiry, max runtime) and when nudged. All database work happens on
+    the thread, on its own connection, so its own writes never wake it.
+
+    Fencing: the host lease is renewed every third of `dispatch.host_lease_seconds`. When two
+    thirds of it have passed without a renewal (the database unreachable, the process stopped),
+    it stops its workers and claims nothing until it registers again; by then other hosts may
+    have reclaimed its runs, and a claim is refused inside the database to a holder without a
+    live lease.
     """
 
     def __init__(self, paths: Paths, config: Config, *, on_tick: Callable[[Report], None] | None = None,
-                 on_error: Callable[[BaseException], None] | None = None, holder: str | None = None):
+                 on_error: Callable[[BaseException], None] | None = None, holder: str | None = None,
+                 host_id: str | None = None):
         self.paths = paths
         self.config = config
-        self.holder = holder or lease.local_holder()
+        self.holder = holder or hosts.local_holder()
+        self.host_id = host_id or local_host_id()
+        self.lease_seconds = float(config.dispatch.host_lease_seconds)
         self.on_tick = on_tick
         self.on_error = on_error
         self._repeats = _Repeats(ERROR_REPEAT_SECONDS)
@@ -438,16 +500,21 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._status_lock = threading.Lock()
         self._status = {"role": "observer", "leader": None, "last_tick_at": None, "live_workers": 0,
-                        "max_workers": config.dispatch.max_workers}
+                        "max_workers": config.dispatch.max_workers, "host_id": self.host_id, "hosts": []}
         # loop state, touched only by the thread (times are monotonic)
-        self._leading = False
-        self._renewed_at = 0.0
+        self._leading = False        # holds the host lease: spawns and watches this host's workers
+        self._housekeeping = False   # holds the board-wide lease too
+        self._renewed_at = 0.0       # when the last host-lease renewal that succeeded began
+        self._board_lease_at = 0.0
         self._next_tick_at = 0.0
         self._next_lease_try = 0.0
         self._deadline: float | None = None
         self._version: object = None
         self._woken = False
         self._registered: dict[int, int] = {}
+        self._listener: Listener | None = None  # PostgreSQL only
+        self._polled_at = 0.0
+        self._listening_fd: int | None = None
         self._changed_at: float | None = None  # the board changed since the last checkpoint
         self._checkpointed_at = 0.0
 
@@ -460,7 +527,7 @@ class Dispatcher:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> bool:
-        """Release the lease and end the thread; True when it ended within `timeout`."""
+        """Release the leases and end the thread; True when it ended within `timeout`."""
         self._stopping.set()
         self._wake()
         if self._thread is not None:
@@ -475,12 +542,13 @@ class Dispatcher:
         return stopped
 
     def nudge(self) -> None:
-        """Tick now when leading; otherwise wake whichever process leads."""
+        """Tick now when leading; otherwise wake whichever process leads (every host's)."""
         self._nudged.set()
         self._wake()
 
     def status(self) -> dict:
-        """{role: 'leader'|'observer', leader, last_tick_at, live_workers, max_workers}."""
+        """{role: 'leader'|'observer', leader, last_tick_at, live_workers, max_workers, host_id,
+        hosts}: this host's figures, and every registered host (`hosts --json` rows)."""
         with self._status_lock:
             return dict(self._status)
 
@@ -492,23 +560,31 @@ class Dispatcher:
         except KanbanError as exc:
             self._error(exc)
             return
+        if db.is_postgres(conn):
+            from kanban_tui.kernel.listen import Listener  # psycopg: only for a PostgreSQL board
+
+            self._listener = Listener(conn.url)
         selector = selectors.DefaultSelector()
         selector.register(self._wake_read, selectors.EVENT_READ)
         failures = 0
         try:
             while not self._stopping.is_set():
                 try:
+                    self._fence_if_overdue()
                     timeout = self._step(conn)
                     failures = 0
                 except LeaseLost:
-                    self._demote()
+                    self._fence("its host lease was taken over or ran out")
                     timeout = 0.0
                 except Exception as exc:  # keep dispatching: report, back off, try again
                     failures += 1
                     self._error(exc)
                     # not self._wait: a dead worker's pidfd stays readable until a tick records it,
-                    # so waiting on it would retry (and log) in a tight loop
-                    self._stopping.wait(min(ERROR_BACKOFF_MAX_SECONDS, ERROR_BACKOFF_SECONDS * 2 ** (failures - 1)))
+                    # so waiting on it would retry (and log) in a tight loop; but wake in time to fence
+                    backoff = min(ERROR_BACKOFF_MAX_SECONDS, ERROR_BACKOFF_SECONDS * 2 ** (failures - 1))
+                    if self._leading:
+                        backoff = min(backoff, max(0.0, self._fence_at() - time.monotonic()))
+                    self._stopping.wait(backoff)
                     continue
                 self._wait(selector, timeout)
         finally:
@@ -525,10 +601,15 @@ class Dispatcher:
         if now < self._next_lease_try:
             return False
         self._next_lease_try = now + OBSERVER_POLL_SECONDS
-        if not lease.try_acquire(conn, self.holder):
+        began = time.monotonic()
+        registered, _ = hosts.register(conn, self.host_id, self.holder, profiles=hosts.served_profiles(self.config),
+                                       max_workers=self.config.dispatch.max_workers,
+                                       lease_seconds=self.lease_seconds)
+        if not registered:
             return False
         self._leading = True
-        self._renewed_at = now
+        self._renewed_at = began
+        self._board_lease_at = 0.0  # try for the housekeeping lease at once
         self._version = None  # tick at once: the first tick adopts running workers
         self._set_status(role="leader", leader=self.holder)
         return True
@@ -538,15 +619,18 @@ class Dispatcher:
             self._nudged.clear()
             lease.nudge(conn)
         self._workers.reap_exited()
-        leader = lease.status(conn) or {"leader": None, "last_tick_at": None,
-                                        "live_workers": live_workers(conn),
-                                        "max_workers": self.config.dispatch.max_workers}
-        self._set_status(role="observer", **leader)
+        listing = hosts.listing(conn)
+        mine = next((host for host in listing if host["host_id"] == self.host_id and host["alive"]), None)
+        self._set_status(role="observer", leader=mine["holder"] if mine else None,
+                         last_tick_at=mine["last_tick_at"] if mine else None,
+                         live_workers=mine["live_workers"] if mine else live_workers(conn, self.host_id),
+                         max_workers=mine["max_workers"] if mine else self.config.dispatch.max_workers,
+                         hosts=listing)
         return max(0.0, self._next_lease_try - time.monotonic())
 
     def _lead(self, conn: Conn, now: float) -> float:
         self._keepalive(conn)
-        version = db.data_version(conn)
+        version = db.data_version(conn) if self._board_may_have_changed(now) else self._version
         if version != self._version:
             self._version = version
             self._woken = True
@@ -564,12 +648,29 @@ class Dispatcher:
             self._changed_at = now  # a tick writes (at least its lease row)
         elif self._stopper.pending:
             self._stopper.poll(conn)
-        waits = [WAKE_POLL_SECONDS, self._next_tick_at - now, self._renewed_at + lease.RENEW_SECONDS - now]
+        waits = [self._poll_seconds(), self._next_tick_at - now, self._renewed_at + self._renew_seconds() - now,
+                 self._board_lease_at + self._board_renew_seconds() - now]
         for deadline in (self._deadline, self._stopper.next_check()):
             if deadline is not None:
                 waits.append(deadline - now)
         self._checkpoint(conn, now)
         return max(0.0, min(waits))
+
+    def _poll_seconds(self) -> float:
+        return WAKE_POLL_SECONDS if self._listener is None else LISTEN_FALLBACK_SECONDS
+
+    def _board_may_have_changed(self, now: float) -> bool:
+        """On SQLite data_version is nearly free: always look. On PostgreSQL look when a
+        notification (or a lost session) woke us, and on the fallback poll."""
+        if self._listener is None:
+            return True
+        if self._listener.woken():
+            self._polled_at = now
+            return True
+        if now - self._polled_at >= LISTEN_FALLBACK_SECONDS:
+            self._polled_at = now
+            return True
+        return False
 
     def _checkpoint(self, conn: Conn, now: float) -> None:
         """Move acknowledged writes from the WAL into the database file when the board goes quiet
@@ -584,14 +685,21 @@ class Dispatcher:
     def _tick(self, conn: Conn) -> None:
         settings = self.config.dispatch
         report = tick(conn, self.paths, self.config, workers=self._workers, holder=self.holder,
-                      keepalive=lambda: self._keepalive(conn), stopper=self._stopper)
+                      keepalive=lambda: self._keepalive(conn), stopper=self._stopper, host_id=self.host_id,
+                      housekeeper=self._housekeeping, fenced=True)
         ticked_at = time.time()
-        live = live_workers(conn)
-        lease.record_tick(conn, self.holder, live_workers=live, max_workers=settings.max_workers, now=ticked_at)
+        live = live_workers(conn, self.host_id)
+        began = time.monotonic()
+        if not hosts.renew(conn, self.host_id, self.holder, lease_seconds=self.lease_seconds,
+                           live_workers=live, ticked=True):
+            raise LeaseLost(self.holder)
+        self._renewed_at = began
+        if self._housekeeping:
+            lease.record_tick(conn, self.holder, live_workers=live, max_workers=settings.max_workers, now=ticked_at)
         self._next_tick_at = time.monotonic() + settings.interval_seconds
         self._deadline = self._next_deadline(conn)
         self._set_status(role="leader", leader=self.holder, last_tick_at=ticked_at, live_workers=live,
-                         max_workers=settings.max_workers)
+                         max_workers=settings.max_workers, hosts=hosts.listing(conn))
         if self.on_tick is not None:
             self.on_tick(report)
 
@@ -605,26 +713,66 @@ class Dispatcher:
             candidates.append(now + ADOPTED_SWEEP_SECONDS)
         return min(candidates, default=None)
 
-    def _keepalive(self, conn: Conn) -> None:
-        """Renew the lease when due; raises LeaseLost when another process has taken it."""
-        now = time.monotonic()
-        if now - self._renewed_at < lease.RENEW_SECONDS:
-            return
-        if not lease.renew(conn, self.holder):
-            raise LeaseLost(self.holder)
-        self._renewed_at = now
+    def _renew_seconds(self) -> float:
+        return self.lease_seconds / 3
 
-    def _demote(self) -> None:
-        self._leading = False
-        self._next_lease_try = time.monotonic() + OBSERVER_POLL_SECONDS
-        self._set_status(role="observer")
+    def _board_renew_seconds(self) -> float:
+        return min(lease.RENEW_SECONDS, self.lease_seconds / 3)
+
+    def _fence_at(self) -> float:
+        return self._renewed_at + self.lease_seconds * FENCE_FRACTION
+
+    def _keepalive(self, conn: Conn) -> None:
+        """Renew the host lease when due (raises LeaseLost when it is no longer ours) and keep
+        trying for, or renewing, the housekeeping lease."""
+        self._fence_if_overdue()
+        now = time.monotonic()
+        if now - self._renewed_at >= self._renew_seconds():
+            if not hosts.renew(conn, self.host_id, self.holder, lease_seconds=self.lease_seconds):
+                raise LeaseLost(self.holder)
+            self._renewed_at = now
+        if now - self._board_lease_at >= self._board_renew_seconds():
+            self._board_lease_at = now
+            # as long as a host lease: a lost housekeeper is replaced by the time its runs are lost
+            self._housekeeping = lease.try_acquire(conn, self.holder, ttl=self.lease_seconds)
+
+    def _fence_if_overdue(self) -> None:
+        if self._leading and time.monotonic() >= self._fence_at():
+            raise LeaseLost(self.holder)
+
+    def _fence(self, why: str) -> None:
+        """Lost the host lease: stop this host's workers (their runs are, or are about to be,
+        reclaimed elsewhere) and claim nothing until registered again."""
+        if not self._leading:
+            return
+        silent = time.monotonic() - self._renewed_at
+        self._leading = self._housekeeping = False
+        stopped = self._workers.stop_all(FENCE_STOP_GRACE_SECONDS)
+        self._next_lease_try = time.monotonic()
+        self._set_status(role="observer", leader=None)
+        self._error(KanbanError(
+            f"host {self.host_id}: {why} ({silent:.1f}s since the last renewal, lease {self.lease_seconds:g}s): "
+            f"stopped {stopped} worker(s); claiming nothing until registered again"))
 
     def _wait(self, selector: selectors.BaseSelector, timeout: float) -> None:
         self._sync_pidfds(selector)
+        self._sync_listener(selector)
         for key, _ in selector.select(timeout):
             if key.fd == self._wake_read:
                 self._drain()
             self._woken = True
+
+    def _sync_listener(self, selector: selectors.BaseSelector) -> None:
+        """Keep the LISTEN session's socket registered (it changes when the session reconnects)."""
+        fd = self._listener.fileno() if self._listener is not None else None
+        if fd == self._listening_fd:
+            return
+        if self._listening_fd is not None:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                selector.unregister(self._listening_fd)
+        self._listening_fd = fd
+        if fd is not None:
+            selector.register(fd, selectors.EVENT_READ)
 
     def _sync_pidfds(self, selector: selectors.BaseSelector) -> None:
         """Register the workers' pidfds; a closed fd's number may be reused by a new pidfd."""
@@ -641,13 +789,16 @@ class Dispatcher:
     def _shutdown(self, conn: Conn, selector: selectors.BaseSelector) -> None:
         if self._leading:
             try:
+                hosts.release(conn, self.host_id, self.holder, live_workers=live_workers(conn, self.host_id))
                 lease.release(conn, self.holder)
-            except Exception as exc:  # the lease then simply expires
+            except Exception as exc:  # the leases then simply expire
                 self._error(exc)
-        self._leading = False
+        self._leading = self._housekeeping = False
         self._set_status(role="observer", leader=None)
         self._workers.close()
         selector.close()
+        if self._listener is not None:
+            self._listener.close()
         conn.close()
 
     # -- helpers ----------------------------------------------------------------------

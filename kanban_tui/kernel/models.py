@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import sqlite3
 from typing import Any
 
@@ -46,7 +47,12 @@ TASK_FIELDS = (
     "worker_pid", "current_run_id", "retry_at",
 )
 RUN_FIELDS = ("id", "task_id", "profile", "status", "outcome", "summary", "error", "metadata",
-              "worker_pid", "started_at", "ended_at")
+              "worker_pid", "started_at", "ended_at", "host_id")
+
+
+def local_host_id() -> str:
+    """This host's id: `--host-id` / KANBAN_HOST_ID, else the machine's hostname."""
+    return os.environ.get("KANBAN_HOST_ID") or socket.gethostname()
 
 
 def new_task_id() -> str:

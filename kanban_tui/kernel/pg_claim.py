@@ -19,10 +19,15 @@ WITH task AS (
     SELECT t.id, t.assignee FROM tasks t
     WHERE t.id = :task_id AND t.status = 'ready' AND t.claim_lock IS NULL
       AND (CAST(:cap AS BIGINT) IS NULL
-           OR (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE status = 'running' LIMIT :cap) AS live) < :cap)
+           OR (SELECT count(*) FROM (SELECT 1 FROM task_runs WHERE status = 'running' AND host_id = :host
+                                     LIMIT :cap) AS live) < :cap)
       AND (CAST(:profile_cap AS BIGINT) IS NULL
-           OR (SELECT count(*) FROM (SELECT 1 FROM tasks r WHERE r.status = 'running' AND r.assignee = t.assignee
-                                     LIMIT :profile_cap) AS mine) < :profile_cap)
+           OR (SELECT count(*) FROM (SELECT 1 FROM task_runs r WHERE r.status = 'running' AND r.host_id = :host
+                                     AND r.profile = t.assignee LIMIT :profile_cap) AS mine) < :profile_cap)
+      AND (CAST(:fence AS TEXT) IS NULL
+           OR EXISTS (SELECT 1 FROM dispatchers d WHERE d.host_id = :host AND d.holder = :fence
+                      AND d.stopped_at IS NULL
+                      AND d.lease_expires > extract(epoch FROM clock_timestamp())))
       AND NOT EXISTS (SELECT 1 FROM task_links l JOIN tasks p ON p.id = l.parent_id
                       WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived'))
     FOR UPDATE OF t SKIP LOCKED
@@ -45,13 +50,14 @@ SELECT run.id, run.profile FROM run
 
 
 def claim(c, task_id: str, *, lock: str, expires: float, now: float, max_workers: int | None,
-          profile_max_workers: int | None, claimer: str | None, role: str, host: str) -> dict | None:
+          profile_max_workers: int | None, claimer: str | None, role: str, host: str,
+          fence: str | None) -> dict | None:
     """Claim in one statement; the claim's result, or None when the task was not claimable."""
     # the payload text is exactly dumps({"run_id": ..., "expires": ...}), as on SQLite
     tail = "," + dumps({"expires": expires})[1:]
     row = c.execute(CLAIM_SQL, {"task_id": task_id, "cap": max_workers, "profile_cap": profile_max_workers,
                                 "lock": lock, "expires": expires, "now": now, "claimer": claimer,
-                                "role": role, "host": host,
+                                "role": role, "host": host, "fence": fence,
                                 "payload_head": '{"run_id":', "payload_tail": tail}).fetchone()
     if row is None:
         return None

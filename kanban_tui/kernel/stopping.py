@@ -1,8 +1,8 @@
 """Stopping the workers of runs that a verb ended: TERM, a short wait, KILL, fingerprint checked.
 
-Verbs only mark a run (`stop_requested_at`). The leading dispatcher on the worker's host stops
+Verbs only mark a run (`stop_requested_at`). The dispatcher serving the worker's host stops
 it from its loop without blocking (`Stopper.scan` on each tick, `poll` while stops are
-pending); when no dispatcher leads on this host, the CLI or TUI that made the change calls
+pending); when no dispatcher serves this host, the CLI or TUI that made the change calls
 `stop_unowned` after its commit. Each stop ends with a `worker_stopped{pid, signal}` event.
 Nothing here ever signals the calling process or one of its ancestors.
 """
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import time
 from dataclasses import dataclass
 
-from kanban_tui.kernel import db, lease, procs, transitions
+from kanban_tui.kernel import db, hosts, procs, transitions
+from kanban_tui.kernel.models import local_host_id
 
 STOP_GRACE_SECONDS = 1.0   # TERM, then KILL when the worker is still there after this
 POLL_SECONDS = 0.05        # how often pending stops are looked at
@@ -62,9 +62,9 @@ class Stopper:
     def pending(self) -> bool:
         return bool(self._pending)
 
-    def scan(self, conn: Conn) -> None:
+    def scan(self, conn: Conn, host_id: str) -> None:
         """TERM the workers of newly marked runs of this host; record those already gone."""
-        for row in marked_runs(conn, socket.gethostname()):
+        for row in marked_runs(conn, host_id):
             if row["id"] in self._pending:
                 continue
             pid, started = row["worker_pid"], row["worker_started_at"]
@@ -103,15 +103,15 @@ class Stopper:
             self.poll(conn)
 
 
-def dispatcher_on_this_host(conn: Conn) -> bool:
-    leader = lease.status(conn)
-    return leader is not None and leader["leader"].rpartition(":")[0] == socket.gethostname()
+def dispatcher_on_this_host(conn: Conn, host_id: str) -> bool:
+    return any(host["host_id"] == host_id for host in hosts.live(conn))
 
 
 def stop_unowned(conn: Conn) -> None:
-    """After a CLI/TUI commit: stop this host's marked workers when no dispatcher leads here."""
-    if dispatcher_on_this_host(conn):
+    """After a CLI/TUI commit: stop this host's marked workers when no dispatcher serves it."""
+    host_id = local_host_id()
+    if dispatcher_on_this_host(conn, host_id):
         return
     stopper = Stopper()
-    stopper.scan(conn)
+    stopper.scan(conn, host_id)
     stopper.drain(conn)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import sqlite3
 import time
 from typing import Iterable
@@ -24,7 +23,7 @@ from kanban_tui.kernel import db, pg_claim
 from kanban_tui.kernel.caller import OPERATOR, Caller, Proven, prove
 from kanban_tui.kernel.models import (
     DEFAULT_CLAIM_TTL, DEFAULT_FAILURE_LIMIT, FAILURE_OUTCOMES, SATISFIED_STATUSES, TASK_ID_RE,
-    clean_title, dumps, new_task_id, normalize_profile, parse_duration, parse_metadata,
+    clean_title, dumps, local_host_id, new_task_id, normalize_profile, parse_duration, parse_metadata,
     parse_workspace,
 )
 
@@ -349,36 +348,44 @@ def move(conn: Conn, task_id: str, to_status: str, *, caller: Caller = OPERATOR,
 
 def claim(conn: Conn, task_id: str, *, ttl: float = DEFAULT_CLAIM_TTL, max_workers: int | None = None,
           profile_max_workers: int | None = None, lock: str | None = None, claimer: str | None = None,
-          role: str = "worker", caller: Caller = OPERATOR, now: float | None = None) -> dict:
-    """ready -> running: open a run with a lease. Caps are checked inside the transaction.
+          role: str = "worker", host: str | None = None, fenced: bool = False, caller: Caller = OPERATOR,
+          now: float | None = None) -> dict:
+    """ready -> running: open a run with a lease on `host` (default this host's id). The caps
+    count that host's open runs, inside the transaction.
 
     The run's claim lock is a fresh secret (returned here, handed only to the worker); `claimer`
     names the dispatcher that claimed it and `role` is the profile's role at claim time.
+    `fenced`: the claimer must hold the live host lease of `host` (on the database clock), so a
+    dispatcher whose host was declared lost claims nothing until it registers again.
     """
     now = _clock(now)
     caller.check_scope(task_id)
     lock = lock or os.urandom(16).hex()
-    host = socket.gethostname()
+    host = host or local_host_id()
+    fence = claimer if fenced else None
     expires = now + validate.number(ttl, "ttl", minimum=1e-3, maximum=validate.DURATION_MAX)
 
     def tx(c: Conn) -> dict:
         if db.is_postgres(c):  # one statement, not five round trips; None: the reads below say why
             claimed = pg_claim.claim(c, task_id, lock=lock, expires=expires, now=now, max_workers=max_workers,
                                      profile_max_workers=profile_max_workers, claimer=claimer, role=role,
-                                     host=host)
+                                     host=host, fence=fence)
             if claimed is not None:
                 return claimed
         # Counting stops at the cap (LIMIT), so a claim costs O(cap), not O(running tasks).
         live, profile_live, open_parent, assignee, status = c.execute(
-            "SELECT (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE status = 'running' LIMIT ?) AS live), "
-            "(SELECT count(*) FROM (SELECT 1 FROM tasks WHERE status = 'running' AND assignee = t.assignee "
-            "  LIMIT ?) AS mine), "
+            "SELECT (SELECT count(*) FROM (SELECT 1 FROM task_runs WHERE status = 'running' AND host_id = ? "
+            "  LIMIT ?) AS live), "
+            "(SELECT count(*) FROM (SELECT 1 FROM task_runs WHERE status = 'running' AND host_id = ? "
+            "  AND profile = t.assignee LIMIT ?) AS mine), "
             "(SELECT l.parent_id FROM task_links l JOIN tasks p ON p.id = l.parent_id "
             "  WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived') LIMIT 1), t.assignee, t.status "
             "FROM tasks t WHERE t.id = ?",
-            (max_workers or 0, profile_max_workers or 0, task_id)).fetchone() or (None,) * 5
+            (host, max_workers or 0, host, profile_max_workers or 0, task_id)).fetchone() or (None,) * 5
         if live is None:
             raise NotFound(f"no task {task_id}")
+        if fence is not None and not _holds_host_lease(c, host, fence):
+            raise Refused(f"cannot claim {task_id}: host {host}'s lease is not held by {fence} (lost or expired)")
         if status != "ready":
             raise Refused(f"cannot claim {task_id}: it is {status} (needs ready)")
         if max_workers is not None and live >= max_workers:
@@ -405,6 +412,11 @@ def claim(conn: Conn, task_id: str, *, ttl: float = DEFAULT_CLAIM_TTL, max_worke
                 "assignee": assignee}
 
     return db.write(conn, tx)
+
+
+def _holds_host_lease(c: Conn, host: str, holder: str) -> bool:
+    return c.execute("SELECT 1 FROM dispatchers WHERE host_id = ? AND holder = ? AND lease_expires > ? "
+                     "AND stopped_at IS NULL", (host, holder, db.clock(c))).fetchone() is not None
 
 
 def record_spawn(conn: Conn, task_id: str, run_id: int, *, pid: int, started_at: float | None,
@@ -632,7 +644,8 @@ def _add_comment(c: Conn, task_id: str, author: str, body: str, now: float) -> i
 # ---------------------------------------------------------------- operator recovery
 
 def _requeue_reclaimed(c: Conn, task_id: str, run_id: int, now: float, *, manual: bool,
-                       reason: str | None, refusal: str, guard: str = "", guard_params: tuple = ()) -> dict:
+                       reason: str | None, refusal: str, guard: str = "", guard_params: tuple = (),
+                       extra: dict | None = None) -> dict:
     """running -> ready (todo when parents reopened) with the run closed `reclaimed`."""
     status = "todo" if _open_parents(c, task_id) else "ready"
     updated = c.execute(
@@ -642,8 +655,37 @@ def _requeue_reclaimed(c: Conn, task_id: str, run_id: int, now: float, *, manual
     if not updated:
         raise Refused(refusal)
     _close_run(c, run_id, "reclaimed", now, error=reason)
-    _event(c, task_id, "reclaimed", {"manual": manual, "reason": reason}, now, run_id)
+    _event(c, task_id, "reclaimed", {"manual": manual, "reason": reason, **(extra or {})}, now, run_id)
     return {"task_id": task_id, "run_id": run_id, "status": status}
+
+
+HOST_LOST = "host_lost"
+
+
+def reclaim_lost_runs(c: Conn, host_id: str, *, now: float) -> list[str]:
+    """Inside a write: close every open run of `host_id` (a host whose lease ran out) as
+    `reclaimed{manual: false, reason: "host_lost", host}`; cards back to ready, no failure
+    counted; a worker still alive there is marked, so its host stops it if it comes back."""
+    rows = c.execute("SELECT task_id, id FROM task_runs WHERE status = 'running' AND host_id = ? ORDER BY id",
+                     (host_id,)).fetchall()
+    for task_id, run_id in rows:
+        _requeue_reclaimed(c, task_id, run_id, now, manual=False, reason=HOST_LOST,
+                           refusal=f"run {run_id} of {task_id} is not open", extra={"host": host_id})
+        _mark_stop(c, OPERATOR, task_id, run_id, now)
+    return [row[0] for row in rows]
+
+
+def reclaim_host_lost(conn: Conn, host_id: str, *, now: float | None = None) -> list[str]:
+    """Housekeeping: reclaim the open runs of a host whose lease has run out (on the database
+    clock, checked inside the transaction); the ids of the cards put back."""
+    now = _clock(now)
+
+    def tx(c: Conn) -> list[str]:
+        expired = c.execute("SELECT 1 FROM dispatchers WHERE host_id = ? AND lease_expires <= ?",
+                            (host_id, db.clock(c))).fetchone()
+        return reclaim_lost_runs(c, host_id, now=now) if expired else []
+
+    return db.write(conn, tx)
 
 
 def reclaim(conn: Conn, task_id: str, *, reason: str | None = None, caller: Caller = OPERATOR,

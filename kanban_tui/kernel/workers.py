@@ -30,7 +30,7 @@ class Workers:
         self._children: dict[int, subprocess.Popen] = {}
         self._pidfds: dict[int, int] = {}
         self._exits: dict[int, WorkerExit] = {}
-        self._adopted: set[int] = set()
+        self._adopted: dict[int, float | None] = {}  # pid -> start-time fingerprint
         self._wakeups = wakeups and hasattr(os, "pidfd_open")
 
     @property
@@ -45,7 +45,7 @@ class Workers:
         """Watch a live worker some other dispatcher started."""
         if pid in self._children or pid in self._adopted:
             return
-        self._adopted.add(pid)
+        self._adopted[pid] = started_at
         # Open first, then check the fingerprint: the pidfd pins the process that was checked.
         if self._open_pidfd(pid) and not procs.is_alive(pid, started_at):
             self._close_pidfd(pid)
@@ -84,7 +84,7 @@ class Workers:
             self._reap(pid)
         self._close_pidfd(pid)
         self._exits.pop(pid, None)
-        self._adopted.discard(pid)
+        self._adopted.pop(pid, None)
         self._children.pop(pid, None)
 
     def keep_only(self, running_pids: set[int]) -> None:
@@ -92,7 +92,7 @@ class Workers:
         for pid in list(self._children):
             if pid not in running_pids and (pid in self._exits or self._reap(pid) is not None):
                 self.forget(pid)
-        for pid in (self._adopted | set(self._exits)) - running_pids - set(self._children):
+        for pid in (set(self._adopted) | set(self._exits)) - running_pids - set(self._children):
             self.forget(pid)
 
     def reap_exited(self) -> None:
@@ -112,6 +112,18 @@ class Workers:
             except ChildProcessError:
                 return True
         return False
+
+    def stop_all(self, grace: float) -> int:
+        """TERM (then KILL) every watched worker still running and stop watching them all: a
+        host that lost its lease fences itself. Returns how many were stopped."""
+        stopped = 0
+        watched = [(pid, procs.start_time(pid)) for pid in self._children if pid not in self._exits]
+        watched += [(pid, started) for pid, started in self._adopted.items() if pid not in self._exits]
+        for pid, started in watched:
+            stopped += procs.terminate(pid, started, grace=grace)
+        for pid in [*self._children, *self._adopted]:
+            self.forget(pid)
+        return stopped
 
     def unwatched_adopted(self) -> bool:
         return any(pid not in self._pidfds and pid not in self._exits for pid in self._adopted)

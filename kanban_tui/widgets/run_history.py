@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from kanban_tui.cli.output import block, compact_json, duration, inline, when
+from kanban_tui.kernel.models import local_host_id
 
 OUTCOME_STYLES = {
     "completed": "bold green",
@@ -30,8 +31,10 @@ def _indented(text: Text, marker: str, value: str, style: str) -> None:
         text.append(line, style=style)
 
 
-def render_runs(runs: list[dict], now: float) -> Text:
-    """The run history as one `Text`; an open run is `running` and its elapsed time counts to now."""
+def render_runs(runs: list[dict], now: float, here: str | None = None) -> Text:
+    """The run history as one `Text`; an open run is `running` and its elapsed time counts to now.
+    A run on another host than `here` (default this host's id) says where it ran."""
+    here = here or local_host_id()
     if not runs:
         return Text("No attempts yet.", style="dim")
     text = Text()
@@ -45,6 +48,8 @@ def render_runs(runs: list[dict], now: float) -> Text:
         text.append(outcome.ljust(width), style=OUTCOME_STYLES.get(outcome, "bold cyan"))
         text.append(f"  @{inline(run['profile'])}  {duration(ended - run['started_at'])}  ")
         text.append(when(run["started_at"]), style="dim")
+        if run.get("host_id") and run["host_id"] != here:
+            text.append(f"  on {inline(run['host_id'])}", style="bold")
         if run["ended_at"] is None:
             text.append("  (open)", style="bold cyan")
         if run["summary"]:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from kanban_tui.cli import read_cmds
-from kanban_tui.kernel import lease, transitions
+from kanban_tui.kernel import hosts, lease, transitions
 
 TASK_KEYS = {
     "id", "title", "body", "assignee", "status", "priority", "tenant", "workspace_kind", "workspace_path",
@@ -87,13 +87,20 @@ def test_stats_object(kt, board, conn):
     assert set(stats) == {"by_status", "by_assignee", "oldest_ready_age_seconds", "dispatcher"}
     assert set(stats["by_status"]) == STATUS_KEYS and stats["by_status"]["done"] == 1
     assert stats["by_assignee"]["amy"]["done"] == 1
-    assert stats["dispatcher"] == {"leader": None, "last_tick_at": None, "live_workers": 0, "max_workers": 4}
+    assert stats["dispatcher"] == {"leader": None, "last_tick_at": None, "live_workers": 0, "max_workers": 4,
+                                   "hosts": []}
     holder = f"host:{os.getpid()}"
     lease.try_acquire(conn, holder)
     lease.record_tick(conn, holder, live_workers=2, max_workers=5)
+    hosts.register(conn, "gpu-1", holder, profiles=["dev"], max_workers=5, lease_seconds=15)
     dispatcher = kt.ok("stats", "--json").json["dispatcher"]
     assert dispatcher["leader"] == holder and (dispatcher["live_workers"], dispatcher["max_workers"]) == (2, 5)
     assert isinstance(dispatcher["last_tick_at"], float)
+    [host] = dispatcher["hosts"]
+    assert set(host) == {"host_id", "pid", "alive", "lease_expires", "last_tick_at", "profiles", "live_workers",
+                         "max_workers"}
+    assert (host["host_id"], host["pid"], host["alive"], host["profiles"]) == ("gpu-1", os.getpid(), True, ["dev"])
+    assert kt.ok("hosts", "--json").json == [host]
 
 
 def test_write_verbs_print_kernel_results(kt, board):

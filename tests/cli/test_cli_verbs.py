@@ -17,7 +17,7 @@ import types
 from contextlib import closing
 
 from kanban_tui.cli import read_cmds
-from kanban_tui.kernel import db, lease, queries, transitions
+from kanban_tui.kernel import db, hosts, lease, queries, transitions
 
 ID = r"t_[0-9a-f]{8}"
 
@@ -85,7 +85,7 @@ def test_create_prints_id_status_assignee_and_warns_without_a_dispatcher(kt):
 
 
 def test_create_does_not_warn_while_a_dispatcher_leads(kt, conn):
-    lease.try_acquire(conn, f"elsewhere:{os.getpid()}")
+    hosts.register(conn, "elsewhere", f"elsewhere:{os.getpid()}", profiles=None, max_workers=4, lease_seconds=15)
     assert kt.ok("create", "x", "--assignee", "bob").err == ""
 
 
@@ -373,6 +373,23 @@ def test_stats_shows_the_leader(kt, conn):
     lease.try_acquire(conn, f"box:{os.getpid()}")
     lease.record_tick(conn, f"box:{os.getpid()}", live_workers=1, max_workers=3)
     assert re.search(rf"Dispatcher: box:{os.getpid()}, last tick \d{{4}}-.*, workers 1/3", kt.ok("stats").out)
+
+
+def test_hosts_lists_each_host_alive_or_lost(kt, conn):
+    assert kt.ok("hosts").out.startswith("No host has run a dispatcher")
+    now = time.time()
+    hosts.register(conn, "gpu-1", f"gpu-box:{os.getpid()}", profiles=["trainer"], max_workers=2, lease_seconds=15)
+    hosts.register(conn, "mac-1", "mac:1", profiles=None, max_workers=3, lease_seconds=15, now=now - 60)
+    lines = kt.ok("hosts").out.splitlines()
+    assert lines[0].split() == ["HOST", "STATE", "PID", "WORKERS", "PROFILES", "LAST", "TICK", "LEASE", "UNTIL"]
+    assert lines[1].split()[:5] == ["gpu-1", "alive", str(os.getpid()), "0/2", "trainer"]
+    assert lines[2].split()[:5] == ["mac-1", "lost", "1", "0/3", "any"]
+    assert "Hosts: 1 alive · 0/2 workers" in kt.ok("stats").out
+
+
+def test_host_id_is_checked_like_any_name(kt):
+    done = kt("--host-id", "bad\x01id", "hosts")
+    assert done.code == 2 and "--host-id must not contain control characters" in done.err
 
 
 def test_notify_subscribe_list_unsubscribe(kt):

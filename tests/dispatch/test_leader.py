@@ -132,10 +132,10 @@ def test_a_leader_that_lost_its_lease_stops_spawning(board):
     board.configure(interval=60)
     runner = board.start()
     wait_leading(board, runner)
-    with board.conn:
-        board.conn.execute("UPDATE dispatcher_lease SET holder = 'elsewhere:1', host = 'elsewhere', "
-                           "expires_at = ? WHERE name = 'dispatcher'", (time.time() + 60,))
-    board.wait_for(lambda: runner.status()["role"] == "observer", timeout=5, what="the demotion")
+    with board.conn:  # another process took this host id over (its holder looks alive elsewhere)
+        board.conn.execute("UPDATE dispatchers SET holder = 'elsewhere:1', lease_expires = ?",
+                           (time.time() + 60,))
+    board.wait_for(lambda: runner.status()["role"] == "observer", timeout=8, what="the demotion")
     task = board.create("nobody spawns this", complete("x"), assignee="dev")
     time.sleep(0.3)
     assert board.status(task) == "ready"
@@ -169,27 +169,6 @@ def test_restart_adopts_live_workers_and_crashes_dead_ones(board):
 
 
 # ---------------------------------------------------------------- headless processes
-
-@pytest.mark.slow
-def test_two_headless_dispatchers_never_spawn_a_task_twice(board):
-    board.configure(interval=0.5, max_workers=6)
-    first, second = board.headless("first"), board.headless("second")
-    tasks = [board.create(f"job {i}", [{"do": "sleep", "seconds": 0.05}, {"do": "complete", "summary": "ok"}],
-                          assignee="dev") for i in range(24)]
-    board.wait_for(lambda: all(board.status(t) == "done" for t in tasks), timeout=30, what="all jobs")
-    starts = Counter(entry["task_id"] for entry in board.trace() if entry["event"] == "start")
-    assert starts == Counter({task: 1 for task in tasks})
-    claims = db.read(board.conn, lambda c: c.execute(
-        "SELECT count(*) FROM task_events WHERE kind = 'claimed'").fetchone()[0])
-    assert claims == 24
-    logs = [board.headless_log(name) for name in ("first", "second")]
-    assert sorted("leading" in log for log in logs) == [False, True]
-    assert any("observing" in log for log in logs)
-    for proc in (first, second):
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
-    assert lease.status(board.conn) is None
-
 
 @pytest.mark.slow
 def test_sigkilled_headless_dispatcher_is_replaced_and_nothing_runs_twice(board):

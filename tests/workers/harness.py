@@ -44,8 +44,9 @@ class Board:
     def configure(self, profiles: dict[str, dict] | tuple[str, ...] = ("dev",), *, interval: float = 0.2,
                   max_workers: int = 4, failure_limit: int = 3, claim_ttl: int = 900,
                   default_command: list[str] | None = None, notify_command: list[str] | None = None,
-                  **dispatch_keys) -> Config:
-        """Write config.yaml (JSON is YAML); every profile runs the scripted worker unless told;
+                  home: Path | None = None, **dispatch_keys) -> Config:
+        """Write config.yaml (JSON is YAML) of this board's home, or of another `home` sharing its
+        database (another host); every profile runs the scripted worker unless told;
         `dispatch_keys` are further `dispatch:` settings."""
         if not isinstance(profiles, dict):
             profiles = {name: {} for name in profiles}
@@ -59,9 +60,13 @@ class Board:
                          for name, spec in profiles.items()},
             "notify": {"command": notify_command},
         }
-        self.paths.config.write_text(json.dumps(config, indent=1))
-        self.config = load_config(self.paths.config)
-        return self.config
+        path = self.paths.config if home is None else home / "config.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(config, indent=1))
+        loaded = load_config(path)
+        if home is None:
+            self.config = loaded
+        return loaded
 
     def script(self, title: str, *attempts: list[dict]) -> None:
         self.plan[title] = list(attempts)
@@ -80,11 +85,14 @@ class Board:
         runner.start()
         return runner
 
-    def headless(self, name: str = "headless") -> subprocess.Popen:
-        """`kanban-tui --dispatch-only` in its own process; its log is <root>/<name>.log."""
+    def headless(self, name: str = "headless", *, host_id: str | None = None, home: Path | None = None) -> subprocess.Popen:
+        """`kanban-tui --dispatch-only` in its own process (of another `home` on this board's
+        database, as host `host_id`: another host); its log is <root>/<name>.log."""
         log = open(self.root / f"{name}.log", "ab")
-        proc = subprocess.Popen([PYTHON, "-m", "kanban_tui", "--home", str(self.paths.home), "--dispatch-only"],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        argv = [PYTHON, "-m", "kanban_tui", "--home", str(home or self.paths.home), "--db", str(self.paths.db)]
+        if host_id is not None:
+            argv += ["--host-id", host_id]
+        proc = subprocess.Popen([*argv, "--dispatch-only"], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
         self._headless.append(proc)
         return proc
