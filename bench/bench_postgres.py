@@ -1,5 +1,7 @@
 """PostgreSQL store benchmarks (issue 8): claims against a raw SKIP LOCKED loop, 4 claiming
-processes, board snapshots and the event tail, each beside a same-run baseline on the same server.
+processes, board snapshots and the event tail; across hosts: another host's ready card to a spawn
+(against NOTIFY's own delivery), a killed host's runs reclaimed (against the lease) and another
+host's commit painted on a board (against the same on SQLite); each beside a same-run baseline.
 
 Needs a server: KANBAN_TEST_PG_DSN (a role that may create databases); `make bench` and
 `python -m bench postgres` start a throwaway one through scripts/with_postgres.sh when unset.
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from bench.common import median_seconds, percentile, result
 from kanban_tui.kernel import db, queries
 from kanban_tui.kernel import transitions as T
+from kanban_tui.paths import Paths
 
 CLAIMS = 2000
 CONTENDED = 3000
@@ -197,4 +200,188 @@ def bench_event_tail() -> dict:
 def run() -> list[dict]:
     _server()
     return [bench_claims(), *bench_contention(), bench_snapshot(10_000, 10), bench_snapshot(100_000, 25),
-            bench_event_tail()]
+            bench_event_tail(), bench_other_host_ready_to_spawned(), bench_host_loss(), bench_tui_other_host_commit()]
+
+
+# ---------------------------------------------------------------- several hosts
+
+CREATOR = textwrap.dedent("""
+    import sys, time
+    from kanban_tui.kernel import db, transitions
+    conn = db.connect(sys.argv[1])
+    for line in sys.stdin:
+        task_id = transitions.create(conn, line.strip(), assignee="bench")["task_id"]
+        print(task_id, repr(time.time()), flush=True)
+""")
+LISTENER = textwrap.dedent("""
+    import select, sys, time, psycopg
+    conn = psycopg.connect(sys.argv[1], autocommit=True)
+    conn.execute("LISTEN bench_probe")
+    print("ready", flush=True)
+    while True:
+        select.select([conn.pgconn.socket], [], [])
+        conn.pgconn.consume_input()
+        while (note := conn.pgconn.notifies()) is not None:
+            print(repr(time.time()), flush=True)
+""")
+HOST_SAMPLES = 30
+LEASE_SECONDS = 3
+
+
+def _host_home(label: str, url: str, code: str, **dispatch) -> Paths:
+    from kanban_tui import paths as paths_module
+
+    from bench.common import scratch_home
+
+    paths = paths_module.resolve(home=scratch_home(label), db=url)
+    paths_module.ensure_home(paths)
+    paths.config.write_text(json.dumps({
+        "dispatch": {"interval_seconds": 3600, "max_workers": 4, **dispatch},
+        "profiles": {"bench": {"command": [sys.executable, "-c", code]}}}))
+    return paths
+
+
+def _wait(predicate, timeout: float = 30.0, step: float = 0.001):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark condition never came true")
+        time.sleep(step)
+    return value
+
+
+def _event_time(conn, task_id: str, kind: str) -> float:
+    return _wait(lambda: (row := conn.execute("SELECT created_at FROM task_events WHERE task_id = ? AND kind = ?",
+                                              (task_id, kind)).fetchone()) and row[0])
+
+
+def _notify_round_trip_p95(url: str) -> float:
+    """The server's own NOTIFY -> LISTEN delivery to another process: the floor of a wake-up."""
+    root = str(Path(__file__).resolve().parent.parent)
+    listener = subprocess.Popen([sys.executable, "-c", LISTENER, url], stdout=subprocess.PIPE, text=True, cwd=root)
+    listener.stdout.readline()
+    conn = db.connect(url)
+    samples = []
+    for _ in range(HOST_SAMPLES):
+        sent = time.time()
+        conn.execute("NOTIFY bench_probe")
+        samples.append(float(listener.stdout.readline()) - sent)
+    listener.kill()
+    listener.wait()
+    return percentile(samples, 95)
+
+
+def bench_other_host_ready_to_spawned() -> dict:
+    from kanban_tui.config import load_config
+    from kanban_tui.kernel.dispatcher import Dispatcher
+
+    url = _board()
+    baseline = _notify_round_trip_p95(url)
+    paths = _host_home("host-a", url, "import time; time.sleep(0.05)")
+    runner = Dispatcher(paths, load_config(paths.config), host_id="bench-a")
+    runner.start()
+    _wait(lambda: runner.status()["role"] == "leader")
+    root = str(Path(__file__).resolve().parent.parent)
+    creator = subprocess.Popen([sys.executable, "-c", CREATOR, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True, cwd=root)
+    conn = db.connect(url)
+    samples = []
+    try:
+        for n in range(HOST_SAMPLES):
+            creator.stdin.write(f"from another host {n}\n")
+            creator.stdin.flush()
+            task_id, committed = creator.stdout.readline().split()
+            samples.append(_event_time(conn, task_id, "spawned") - float(committed))
+            _wait(lambda: queries.get_task(conn, task_id)["status"] != "running")
+    finally:
+        creator.stdin.close()
+        creator.wait()
+        runner.stop()
+    value = percentile(samples, 95)
+    return result("other host makes ready -> spawned p95 (no nudge)", value * 1000, "ms",
+                  "NOTIFY -> LISTEN delivery p95", baseline * 1000, "≤ 150 ms", value <= 0.150)
+
+
+def bench_host_loss() -> dict:
+    """A host's dispatcher and workers SIGKILLed mid-run -> its runs reclaimed by the other host."""
+    url = _board()
+    hang = "import time; time.sleep(3600)"
+    homes = [_host_home(f"host-{name}", url, hang, host_lease_seconds=LEASE_SECONDS) for name in ("doomed", "live")]
+    root = str(Path(__file__).resolve().parent.parent)
+
+    def headless(paths, host_id: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "kanban_tui", "--home", str(paths.home), "--db", url,
+                                 "--host-id", host_id, "--dispatch-only"], cwd=root, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=open(f"/tmp/bench-{host_id}.log", "w"))
+
+    conn = db.connect(url)
+    doomed = headless(homes[0], "doomed")
+    tasks = [T.create(conn, f"on the doomed host {n}", assignee="bench")["task_id"] for n in range(4)]
+    pids = [_wait(lambda t=t: queries.get_task(conn, t)["worker_pid"]) for t in tasks]
+    live = headless(homes[1], "live")
+    _wait(lambda: conn.execute("SELECT 1 FROM dispatchers WHERE host_id = 'live'").fetchone())
+    doomed.kill()
+    for pid in pids:
+        os.killpg(pid, 9)
+    killed = time.time()
+    reclaimed = max(_event_time(conn, task_id, "reclaimed") for task_id in tasks)
+    live.kill()
+    doomed.wait()
+    live.wait()
+    for task_id in tasks:  # the live host's retries of them
+        pid = queries.get_task(conn, task_id)["worker_pid"]
+        if pid:
+            os.killpg(pid, 9)
+    value = reclaimed - killed
+    return result(f"host SIGKILLed -> its {len(tasks)} runs reclaimed", value, "s",
+                  "dispatch.host_lease_seconds", LEASE_SECONDS, f"≤ lease + 3 s", value <= LEASE_SECONDS + 3)
+
+
+def _commit_to_paint(url: str | None) -> float:
+    """Median: another process creates a card -> the board's next frame after it shows it."""
+    import asyncio
+    import statistics
+
+    from kanban_tui import paths as paths_module
+    from kanban_tui.app import KanbanApp
+    from kanban_tui.config import Config
+    from kanban_tui.gateway import Gateway
+
+    from bench.common import scratch_home
+
+    paths = paths_module.resolve(home=scratch_home("tui-pg" if url else "tui-sqlite"), db=url)
+    paths_module.ensure_home(paths)
+    db.connect(paths.db).close()
+    app = KanbanApp(Gateway(paths, Config()), start_dispatcher=False)
+    root = str(Path(__file__).resolve().parent.parent)
+    creator = subprocess.Popen([sys.executable, "-c", CREATOR, str(paths.db)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, cwd=root)
+    samples: list[float] = []
+
+    async def measure() -> None:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.pause(0.5)
+            ready = app.board.lists["ready"]
+            for n in range(HOST_SAMPLES):
+                creator.stdin.write(f"painted {n}\n")
+                creator.stdin.flush()
+                task_id, committed = (await asyncio.to_thread(creator.stdout.readline)).split()
+                while ready.index_of(task_id) is None:
+                    await asyncio.sleep(0.001)
+                shown = asyncio.Event()
+                app.call_after_refresh(shown.set)  # the frame holding it has been painted
+                await shown.wait()
+                samples.append(time.time() - float(committed))
+                await asyncio.sleep(0.05)
+
+    asyncio.run(measure())
+    creator.stdin.close()
+    creator.wait()
+    return statistics.median(samples)
+
+
+def bench_tui_other_host_commit() -> dict:
+    baseline = _commit_to_paint(None)
+    value = _commit_to_paint(_board())
+    return result("another host's commit -> painted on PostgreSQL (median)", value * 1000, "ms",
+                  "same on SQLite", baseline * 1000, "≤ 250 ms", value <= 0.250)

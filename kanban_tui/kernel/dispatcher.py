@@ -41,6 +41,7 @@ LISTEN_FALLBACK_SECONDS = 1.0  # on PostgreSQL, how often a look happens without
 OBSERVER_POLL_SECONDS = 0.5    # how often an observer tries to take the lease
 FENCE_FRACTION = 2 / 3         # of the host lease without a renewal: stop the workers, stop claiming
 FENCE_STOP_GRACE_SECONDS = 1.0
+HOST_LOSS_SLACK_SECONDS = 0.05  # after another host's lease runs out, before looking (clock rounding)
 ADOPTED_SWEEP_SECONDS = 0.5    # fingerprint checks when pidfd_open is unavailable
 ERROR_BACKOFF_SECONDS = 1.0  # after a failed step (a full disk, say), doubling up to
 ERROR_BACKOFF_MAX_SECONDS = 8.0  # this while the failures go on
@@ -711,6 +712,10 @@ class Dispatcher:
             candidates.append(now + (board - time.time()))
         if self._workers.unwatched_adopted():
             candidates.append(now + ADOPTED_SWEEP_SECONDS)
+        if self._housekeeping:  # a host that stops renewing is lost when its lease runs out: be there
+            loss = hosts.next_loss_in(conn, self.host_id)
+            if loss is not None:
+                candidates.append(now + loss + HOST_LOSS_SLACK_SECONDS)
         return min(candidates, default=None)
 
     def _renew_seconds(self) -> float:
@@ -734,7 +739,10 @@ class Dispatcher:
         if now - self._board_lease_at >= self._board_renew_seconds():
             self._board_lease_at = now
             # as long as a host lease: a lost housekeeper is replaced by the time its runs are lost
-            self._housekeeping = lease.try_acquire(conn, self.holder, ttl=self.lease_seconds)
+            housekeeping = lease.try_acquire(conn, self.holder, ttl=self.lease_seconds)
+            if housekeeping and not self._housekeeping:
+                self._woken = True  # a new housekeeper looks for lost hosts at once
+            self._housekeeping = housekeeping
 
     def _fence_if_overdue(self) -> None:
         if self._leading and time.monotonic() >= self._fence_at():

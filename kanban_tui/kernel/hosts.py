@@ -118,6 +118,19 @@ def lost(conn: Conn) -> list[str]:
         (clock(c),))])
 
 
+def next_loss_in(conn: Conn, host_id: str) -> float | None:
+    """Seconds until the next other host with open runs would be lost (its lease runs out), if any."""
+    def read(c: Conn) -> float | None:
+        at = clock(c)
+        due = c.execute(
+            "SELECT min(d.lease_expires) FROM dispatchers d WHERE d.host_id <> ? AND d.lease_expires > ? AND EXISTS ("
+            "  SELECT 1 FROM task_runs r WHERE r.status = 'running' AND r.host_id = d.host_id)",
+            (host_id, at)).fetchone()[0]
+        return None if due is None else due - at
+
+    return db.read(conn, read)
+
+
 def listing(conn: Conn) -> list[dict]:
     """`hosts --json`: every registered host, live ones first."""
     def read(c: Conn) -> list[dict]:

@@ -101,7 +101,7 @@ def test_profiles_route_to_the_host_that_serves_them_and_parents_promote_across_
 
 
 def test_a_killed_host_is_reclaimed_within_its_lease_and_finished_elsewhere(board):
-    board.configure(interval=0.3, host_lease_seconds=LEASE)
+    board.configure(interval=60, host_lease_seconds=LEASE)  # the loss is a deadline, not left to the interval
     tasks = [board.create(f"long {i}", [{"do": "print", "text": "up"}, {"do": "hang"}], complete("second host"),
                           assignee="dev") for i in range(2)]
     doomed = board.headless("doomed", host_id="doomed")
@@ -188,3 +188,36 @@ def test_three_hosts_drain_a_backlog_exactly_once_within_caps(board):
     assert len(runs) == 45 and {run["host_id"] for run in runs} == {"h1", "h2", "h3"}
     for host_id in ("h1", "h2", "h3"):
         assert max_overlap([run for run in runs if run["host_id"] == host_id]) <= 2
+
+
+def test_a_nudge_reaches_every_host(board):
+    board.configure(interval=60)
+    for host_id in ("n1", "n2"):
+        board.headless(host_id, host_id=host_id)
+    board.wait_for(lambda: len([h for h in hosts.live(board.conn) if h["last_tick_at"]]) == 2, timeout=20,
+                   what="both hosts' first ticks")
+    before = {h["host_id"]: h["last_tick_at"] for h in hosts.live(board.conn)}
+    nudged = cli(board, "--host-id", "n1", "dispatch", "--json")
+    assert nudged.returncode == 0 and '"nudged": true' in nudged.stdout, nudged.stderr
+    board.wait_for(lambda: all(h["last_tick_at"] > before[h["host_id"]] for h in hosts.live(board.conn)),
+                   timeout=3, what="both hosts to tick")
+
+
+@pytest.mark.postgres_only
+def test_a_dispatcher_wakes_on_notify_and_after_its_sessions_are_dropped(board):
+    board.configure(interval=60)
+    runner = board.start()
+    board.wait_for(lambda: runner.status()["role"] == "leader", timeout=10, what="leadership")
+    time.sleep(0.3)
+    began = time.monotonic()
+    first = board.create("woken by notify", complete("quick"), assignee="dev")
+    board.wait_for(lambda: board.task(first)["worker_pid"], timeout=3, what="the spawn")
+    assert time.monotonic() - began < 0.5
+    board.wait_for(lambda: board.status(first) == "done", timeout=20, what="the first card")
+    dropped = board.conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                 "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()[0]
+    assert dropped >= 2  # the dispatcher's session and its LISTEN session
+    began = time.time()
+    second = board.create("after the drop", complete("still"), assignee="dev")
+    board.wait_for(lambda: board.status(second) == "done", timeout=20, what="the card after the drop")
+    assert board.runs(second)[0]["started_at"] - began < 1.5  # re-synced, not left to the 60 s interval

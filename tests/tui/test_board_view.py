@@ -12,7 +12,7 @@ from textual.widgets import Tabs
 
 from kanban_tui.bridge import Bridge
 from kanban_tui.config import Config, DispatchSettings
-from kanban_tui.kernel import db, lease, queries, transitions
+from kanban_tui.kernel import db, hosts, lease, queries, transitions
 from kanban_tui.screens.board import PAGE, BoardCommands, move_refusal
 from kanban_tui.screens.help import HelpScreen
 from kanban_tui.widgets.card import CardContext, card_height, card_lines, is_stale
@@ -127,6 +127,36 @@ async def test_a_change_from_another_process_appears_within_half_a_second(home, 
         await until(pilot, lambda: app.board.lists["ready"].index_of(task) is not None, timeout=2)
         assert time.monotonic() - started < 0.5
         assert app.board.titles["ready"].count == 1
+
+
+@pytest.mark.postgres_only
+async def test_the_board_resyncs_after_the_server_drops_its_sessions(home, conn):
+    """pg_terminate_backend on every session of the board but the test's own: the next change
+    still shows (the bridge and its LISTEN session reconnect and read from the event cursor)."""
+    app = make_app(home, CONFIG)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        first = create(conn, "before the drop")
+        await until(pilot, lambda: app.board.lists["ready"].index_of(first) is not None, timeout=2)
+        dropped = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()[0]
+        assert dropped >= 2  # the bridge's reads and its LISTEN session at least
+        started = time.monotonic()
+        second = create(conn, "after the drop")
+        await until(pilot, lambda: app.board.lists["ready"].index_of(second) is not None, timeout=5)
+        assert time.monotonic() - started < 2.5
+
+
+async def test_the_top_bar_counts_the_fleet_and_lost_hosts(home, conn):
+    now = time.time()
+    for host_id, cap in (("gpu-1", 2), ("gpu-2", 3), ("mac-1", 4)):
+        hosts.register(conn, host_id, f"{host_id}:1", profiles=None, max_workers=cap, lease_seconds=60)
+    hosts.register(conn, "gone", "gone:1", profiles=None, max_workers=9, lease_seconds=15, now=now - 60)
+    lease.try_acquire(conn, "gpu-1:1", now=now)
+    app = make_app(home, CONFIG)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await until(pilot, lambda: "3 hosts · 0/9 workers · 1 lost" in app.board.top_bar.status.shown.plain)
 
 
 async def test_cursor_focus_and_scroll_survive_refreshes(home, conn):

@@ -110,6 +110,19 @@ def screen_text(app: App) -> str:
     return html.unescape(svg).replace("\xa0", " ")
 
 
+async def test_a_run_on_another_host_says_where_it_ran(home, conn):
+    _, impl = role_pipeline(conn)
+    first = conn.execute("SELECT min(id) FROM task_runs WHERE task_id = ?", (impl,)).fetchone()[0]
+    with conn:
+        conn.execute("UPDATE task_runs SET host_id = 'gpu-7' WHERE id = ?", (first,))
+    app = Host(home, TaskDrawer(impl, clock=lambda: NOW + 2000))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        first_line, *rest = [line for line in plain(app, "#drawer-runs").splitlines() if line.startswith("#")]
+        assert first_line.startswith("#1 blocked") and first_line.endswith("on gpu-7")
+        assert all(" on " not in line for line in rest)  # runs on this host need no label
+
+
 async def test_run_history_shows_every_attempt(home, conn):
     _, impl = role_pipeline(conn)
     app = Host(home, TaskDrawer(impl, clock=lambda: NOW + 2000))
