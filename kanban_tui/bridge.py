@@ -70,7 +70,8 @@ class Bridge:
                         version = current
                         self._drain(conn)
                 except (sqlite3.Error, StorageError):
-                    version = None  # a transient failure: read again on the next poll
+                    version = None  # a transient failure (a dropped session): read again on the next poll
+                    looked_at = 0.0
         finally:
             if listener is not None:
                 listener.close()

@@ -736,6 +736,7 @@ class Dispatcher:
             if not hosts.renew(conn, self.host_id, self.holder, lease_seconds=self.lease_seconds):
                 raise LeaseLost(self.holder)
             self._renewed_at = now
+            self._set_status(hosts=hosts.listing(conn))  # other hosts come and go between ticks
         if now - self._board_lease_at >= self._board_renew_seconds():
             self._board_lease_at = now
             # as long as a host lease: a lost housekeeper is replaced by the time its runs are lost

@@ -17,7 +17,7 @@ import time
 import psycopg
 
 CHANNEL = "kanban_board"
-RECONNECT_SECONDS = 1.0
+RECONNECT_SECONDS = 0.25  # between attempts to open the session again
 
 
 class Listener:

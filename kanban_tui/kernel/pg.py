@@ -142,6 +142,11 @@ class DatabaseError(StorageError):
     """A statement the server refused (a CHECK, a constraint, a lost connection)."""
 
 
+class _SessionLost(Exception):
+    """A transaction's first statement found the session dead (the server restarted, or ended it
+    while idle): nothing of the transaction ran, so it is run again in a new session, once."""
+
+
 def _wrap(exc: psycopg.Error, url: str) -> DatabaseError:
     lines = str(exc).strip().splitlines()
     return DatabaseError(f"database error: {scrub(lines[0] if lines else type(exc).__name__, url)}")
@@ -271,6 +276,7 @@ class Connection:
     def run(self, method: Callable, query: str, args: Any) -> None:
         """Execute; a lost conflict propagates as itself (write retries it), any other
         server error as a one-line DatabaseError without the password."""
+        first = bool(self._opening)
         try:
             if self._opening:
                 opening, self._opening = self._opening, ()
@@ -284,6 +290,10 @@ class Connection:
                 method(query, args)
         except RETRYABLE:
             raise
+        except psycopg.OperationalError as exc:
+            if first and self.raw.closed:  # the session had died while idle: nothing of this ran
+                raise _SessionLost() from None
+            raise _wrap(exc, self.url) from None
         except psycopg.Error as exc:
             raise _wrap(exc, self.url) from None
 
@@ -302,6 +312,7 @@ class Connection:
         loses a conflict (fn must have no side effects outside the database)."""
         give_up_at = time.monotonic() + RETRY_DEADLINE_SECONDS
         delay = 0.001
+        reconnected = False
         while True:
             self._begin(("BEGIN ISOLATION LEVEL READ COMMITTED", f"SELECT pg_advisory_xact_lock({BOARD_LOCK})"))
             try:
@@ -309,6 +320,11 @@ class Connection:
                 if not self._opening:  # fn ran a statement, so the transaction began
                     self.script("COMMIT")
                 return result
+            except _SessionLost:
+                if reconnected:
+                    raise DatabaseError("database error: the connection to the server was lost") from None
+                reconnected = True
+                continue  # in a new session (the loop's _begin opens it)
             except RETRYABLE as exc:
                 self._rollback()
                 if time.monotonic() >= give_up_at:
@@ -322,7 +338,17 @@ class Connection:
             delay = min(delay * 2, 0.1)
 
     def read(self, fn: Callable[["Connection"], T]) -> T:
-        """Several reads against one snapshot."""
+        """Several reads against one snapshot (in a new session when the old one had died)."""
+        try:
+            return self._read_once(fn)
+        except _SessionLost:
+            pass
+        try:
+            return self._read_once(fn)
+        except _SessionLost:
+            raise DatabaseError("database error: the connection to the server was lost") from None
+
+    def _read_once(self, fn: Callable[["Connection"], T]) -> T:
         self._begin(("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",))
         try:
             return fn(self)
@@ -348,9 +374,9 @@ class Connection:
         """Changes whenever a commit wrote an event or a nudge: the stand-in for SQLite's
         PRAGMA data_version (which also changes only for other connections' commits; here
         the caller's own commits count too, which costs a spare look at the board)."""
-        return tuple(self.execute(
+        return self.read(lambda c: tuple(c.execute(
             "SELECT (SELECT coalesce(max(id), 0) FROM task_events), "
-            "(SELECT value FROM settings WHERE key = 'nudge')").fetchone())
+            "(SELECT value FROM settings WHERE key = 'nudge')").fetchone()))
 
 
 def _open(url: str) -> psycopg.Connection:

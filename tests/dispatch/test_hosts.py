@@ -176,19 +176,22 @@ def test_a_host_stopped_past_its_lease_fences_itself(board):
 
 
 @pytest.mark.postgres_only
-def test_three_hosts_drain_a_backlog_exactly_once_within_caps(board):
+@pytest.mark.parametrize("count", [2, 3])
+def test_hosts_drain_a_backlog_of_200_exactly_once_within_caps(board, count):
     board.configure(interval=0.5, max_workers=2)
-    for host_id in ("h1", "h2", "h3"):
+    names = [f"h{n}" for n in range(1, count + 1)]
+    for host_id in names:
         board.headless(host_id, host_id=host_id)
-    tasks = [board.create(f"job {i}", complete("ok"), assignee="dev") for i in range(45)]
-    board.wait_for(lambda: all(board.status(t) == "done" for t in tasks), timeout=90, what="the backlog")
+    tasks = [board.create(f"job {i}", complete("ok"), assignee="dev") for i in range(200)]
+    board.wait_for(lambda: all(board.status(t) == "done" for t in tasks), timeout=240, what="the backlog")
     starts = Counter(entry["task_id"] for entry in board.trace() if entry["event"] == "start")
-    assert starts == Counter({task: 1 for task in tasks})
+    assert starts == Counter({task: 1 for task in tasks})  # every task done exactly once
     runs = all_runs(board)
-    assert len(runs) == 45 and {run["host_id"] for run in runs} == {"h1", "h2", "h3"}
-    for host_id in ("h1", "h2", "h3"):
-        assert max_overlap([run for run in runs if run["host_id"] == host_id]) <= 2
-
+    assert len(runs) == 200 and {run["host_id"] for run in runs} == set(names)  # every host used
+    for task in tasks:
+        assert max_overlap([run for run in runs if run["task_id"] == task]) == 1
+    for host_id in names:
+        assert max_overlap([run for run in runs if run["host_id"] == host_id]) <= 2  # caps never exceeded
 
 def test_a_nudge_reaches_every_host(board):
     board.configure(interval=60)

@@ -83,7 +83,7 @@ def test_round_trip_show_json_matches(kt, tmp_path, capsys):
     (["import", "{tmp}/hermes", "--tenant", " "], 2, "import: argument --tenant: must not be empty"),
     (["import", ""], 2, "import: SOURCE must not be empty"),
     (["import", "postgresql://kanban@db/kanban"], 1, "importing from PostgreSQL is not supported yet (the "
-                                                      "PostgreSQL store has not landed)"),
+                                                      "source must be an SQLite board file or its home)"),
     (["import"], 2, "import: the following arguments are required: SOURCE"),
 ])
 def test_bad_input_is_one_line_with_its_exit_code_and_changes_nothing(kt, hermes_root, tmp_path, args, code, message):

@@ -109,3 +109,21 @@ def test_rows_answer_by_index_and_by_name_like_sqlite_rows(conn):
     row = conn.execute("SELECT 1 AS one, 'two' AS two").fetchone()
     assert (row[0], row["two"], list(row), row.keys(), dict(row)) == (1, "two", [1, "two"], ["one", "two"],
                                                                      {"one": 1, "two": "two"})
+
+
+def test_a_session_the_server_ended_while_idle_is_replaced_transparently(conn, db_path):
+    board = db.connect(db_path)
+    task = transitions.create(board, "before")["task_id"]
+    for kind in ("read", "write", "data_version"):
+        ended = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall()
+        assert ended, "the board's session was not there to end"
+        time.sleep(0.05)
+        if kind == "read":
+            assert queries.get_task(board, task)["title"] == "before"
+        elif kind == "write":
+            transitions.edit(board, task, title="after")
+        else:
+            assert db.data_version(board) == db.data_version(conn)
+    assert queries.get_task(conn, task)["title"] == "after"
+    board.close()

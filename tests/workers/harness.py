@@ -70,7 +70,10 @@ class Board:
 
     def script(self, title: str, *attempts: list[dict]) -> None:
         self.plan[title] = list(attempts)
-        self.plan_file.write_text(json.dumps(self.plan))
+        # atomically: workers already running read the plan while more cards are scripted
+        staged = self.plan_file.with_suffix(".tmp")
+        staged.write_text(json.dumps(self.plan))
+        os.replace(staged, self.plan_file)
 
     def create(self, title: str, *attempts: list[dict], **fields) -> str:
         if attempts:

@@ -36,7 +36,7 @@ def locate(source: str, board: str | None) -> Path:
     if not source.strip():
         raise UsageError("import: SOURCE must not be empty")
     if source.startswith(("postgresql://", "postgres://")):
-        raise Refused("importing from PostgreSQL is not supported yet (the PostgreSQL store has not landed)")
+        raise Refused("importing from PostgreSQL is not supported yet (the source must be an SQLite board file or its home)")
     path = Path(source).expanduser().absolute()
     if not path.exists():
         raise NotFound(f"{path}: no such file or folder")
