@@ -334,7 +334,7 @@ def bench_host_loss() -> dict:
             os.killpg(pid, 9)
     value = reclaimed - killed
     return result(f"host SIGKILLed -> its {len(tasks)} runs reclaimed", value, "s",
-                  "dispatch.host_lease_seconds", LEASE_SECONDS, f"≤ lease + 3 s", value <= LEASE_SECONDS + 3)
+                  "dispatch.host_lease_seconds", LEASE_SECONDS, "≤ lease + 3 s", value <= LEASE_SECONDS + 3)
 
 
 def _commit_to_paint(url: str | None) -> float:

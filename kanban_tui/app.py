@@ -25,7 +25,7 @@ from kanban_tui.kernel.dispatcher import Dispatcher
 from kanban_tui.messages import BoardChanged, DispatcherStatus
 from kanban_tui.paths import Paths
 from kanban_tui.screens.board import BoardScreen
-from kanban_tui.screens.command_line import CommandLine
+from kanban_tui.screens.command_line import CommandLine, VerbRunner
 from kanban_tui.screens.drawer import TaskDrawer
 from kanban_tui.screens.forms import ConfirmScreen, ProfilePicker, TaskForm, TextPrompt
 from kanban_tui.screens.help import HelpScreen, binding_sections
@@ -60,9 +60,11 @@ class KanbanApp(App):
             self.error = error
 
     def __init__(self, gateway: Gateway, *, start_dispatcher: bool = True,
-                 clock: Callable[[], float] | None = None, tune_gc: bool = False):
+                 clock: Callable[[], float] | None = None, tune_gc: bool = False,
+                 run_verb: VerbRunner | None = None):
         super().__init__()
         self.gateway = gateway
+        self.run_verb = run_verb  # the CLI's `run`, handed in by the entry point (None: no `:` line)
         self.tune_gc = tune_gc
         self.clock = clock or time.time
         self.keymap = dict(gateway.config.keymap)
@@ -192,10 +194,10 @@ def _collect_young() -> None:
     gc.collect(2 if gc.get_count()[2] >= GC_THRESHOLDS[2] else 1)
 
 
-def run_app(paths: Paths, config: Config, *, dispatcher: bool = True) -> int:
-    """Open the board of this home; returns the exit code."""
+def run_app(paths: Paths, config: Config, *, dispatcher: bool = True, run_verb: VerbRunner | None = None) -> int:
+    """Open the board of this home; returns the exit code. `run_verb` runs the `:` line's verbs."""
     gateway = Gateway(paths, config)
-    app = KanbanApp(gateway, start_dispatcher=dispatcher, tune_gc=True)
+    app = KanbanApp(gateway, start_dispatcher=dispatcher, tune_gc=True, run_verb=run_verb)
     try:
         app.run()
     finally:

@@ -83,7 +83,7 @@ class ClockedKernel:
 
     def play(self, task_id: str, card: stories.Card) -> None:
         """A whole successful attempt: claim, the card's heartbeats, complete with its handoff."""
-        run = self.work(task_id, card.notes)
+        self.work(task_id, card.notes)
         transitions.complete(self.conn, task_id, summary=card.summary, metadata=card.metadata,
                              caller=self.worker(task_id), now=self.later(90))
 

@@ -18,6 +18,7 @@ import sqlite3
 import sys
 from typing import Sequence
 
+from kanban_tui.cli import output
 from kanban_tui.errors import KanbanError, UsageError
 
 VERB_MODULES = (
@@ -76,8 +77,12 @@ class Parser(argparse.ArgumentParser):
 
     def exit(self, status: int = 0, message: str | None = None):
         if message:
-            sys.stderr.write(message)
+            output.stderr().write(message)
         raise _Exit(status)
+
+    def _print_message(self, message: str, file=None) -> None:  # help and usage: to the run's streams
+        if message:
+            (output.stderr() if file is sys.stderr else output.stdout()).write(message)
 
 
 def checked(check, what: str = "value", **limits):
@@ -97,9 +102,10 @@ def read_stdin(what: str) -> str:
     """All of stdin as text; invalid UTF-8 is a UsageError, not a decoding traceback."""
     from kanban_tui import validate
 
-    buffer = getattr(sys.stdin, "buffer", None)
+    stream = output.stdin()
+    buffer = getattr(stream, "buffer", None)
     if buffer is None:  # a text stream handed in by a caller (tests, embedding)
-        return validate.text(sys.stdin.read(validate.TEXT_MAX + 1), what)
+        return validate.text(stream.read(validate.TEXT_MAX + 1), what)
     return validate.utf8(read_bounded(buffer, what), what)
 
 
@@ -154,20 +160,21 @@ def build_parser() -> Parser:
 
 
 def open_board(args: argparse.Namespace, session) -> int | None:
-    """No verb: open the Textual board (the only place the CLI imports the app)."""
+    """No verb: open the Textual board (the only place the CLI imports the app). The board's `:`
+    line runs verbs through `run`, handed in: the app never imports the CLI."""
     from kanban_tui.app import run_app
 
     session.open()  # a fresh home is initialised and migrated before the app's connections open it
     config = session.config
     session.close()
-    return run_app(session.paths, config)
+    return run_app(session.paths, config, run_verb=run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from kanban_tui.cli.output import inline
+    from kanban_tui.cli.output import inline, is_captured, stderr, stdout
 
     session = None
-    if hasattr(sys.stdout, "reconfigure"):
+    if not is_captured() and hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")  # a non-UTF-8 terminal never crashes us
     try:
         args = build_parser().parse_args(argv)
@@ -180,13 +187,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         session = Session(args.home, args.db)
         status = args.handler(args, session) or 0
-        sys.stdout.flush()  # inside the try, so a closed pipe is reported like any other
+        stdout().flush()  # inside the try, so a closed pipe is reported like any other
         return status
     except _Exit as exc:
         return exc.status
     except KanbanError as exc:
         for problem in getattr(exc, "problems", [exc.message]):  # a config error lists every problem
-            sys.stderr.write(f"kanban-tui: {inline(problem)}\n")
+            stderr().write(f"kanban-tui: {inline(problem)}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -195,12 +202,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except sqlite3.Error as exc:
-        sys.stderr.write(f"kanban-tui: database error: {inline(exc)}\n")
+        stderr().write(f"kanban-tui: database error: {inline(exc)}\n")
         return 1
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        sys.stderr.write(f"kanban-tui: {inline(where + (exc.strerror or str(exc)))}\n")
+        stderr().write(f"kanban-tui: {inline(where + (exc.strerror or str(exc)))}\n")
         return 1
     finally:
         if session is not None:
             session.close()
+
+
+def run(argv: Sequence[str]) -> tuple[int, str, str]:
+    """One CLI run inside another program (the board's `:` line): (exit code, stdout, stderr).
+    Its output is captured for the calling thread only and its stdin is empty; the process-wide
+    streams are never swapped."""
+    from kanban_tui.cli.output import captured
+
+    with captured() as (out, err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()

@@ -45,5 +45,6 @@ def demo(args: argparse.Namespace, session) -> int | None:
         output.line(str(paths.home))
         return 0
     from kanban_tui.app import run_app
+    from kanban_tui.cli import run
 
-    return run_app(paths, config)
+    return run_app(paths, config, run_verb=run)

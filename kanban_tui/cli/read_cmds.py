@@ -245,7 +245,7 @@ def log(args, session) -> int:
             data = handle.read()
     except FileNotFoundError:
         raise NotFound(f"no log for {task_id} yet ({path})") from None
-    sys.stdout.write(output.block(data.decode("utf-8", errors="replace")))
+    output.stdout().write(output.block(data.decode("utf-8", errors="replace")))
     return 0
 
 
@@ -388,5 +388,5 @@ def _follow(fetch, show_event, *, cursor: int) -> int:
         for event in fetch(cursor):
             show_event(event)
             cursor = event["id"]
-        sys.stdout.flush()
+        output.stdout().flush()
         time.sleep(POLL_SECONDS)

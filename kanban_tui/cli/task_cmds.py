@@ -245,7 +245,7 @@ def _for_each(args, task_ids: list[str], act: Callable[[str], dict], describe: C
         try:
             result = act(task_id)
         except KanbanError as exc:
-            sys.stderr.write(f"kanban-tui: {output.inline(exc.message)}\n")
+            output.stderr().write(f"kanban-tui: {output.inline(exc.message)}\n")
             status = max(status, exc.exit_code)
             continue
         results.append(result)

@@ -11,6 +11,7 @@ import sqlite3
 import time
 
 from kanban_tui.kernel import queries
+from kanban_tui.text import duration
 
 FIELD_CAP = 4096
 PRIOR_ATTEMPTS_SHOWN = 10
@@ -43,16 +44,6 @@ def cap(text: str, limit: int = FIELD_CAP) -> str:
 
 def _when(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
-    shown = [f"{value}{unit}" for value, unit in parts if value][:2]
-    return " ".join(shown) or "0s"
 
 
 def _metadata(value: dict | None) -> str:
@@ -91,7 +82,7 @@ def _prior_attempts(conn: sqlite3.Connection, task_id: str) -> str:
 
 
 def _attempt(number: int, run: dict) -> str:
-    elapsed = _duration(run["ended_at"] - run["started_at"])
+    elapsed = duration(run["ended_at"] - run["started_at"])
     lines = [f"### Attempt {number}: {run['outcome']}",
              f"- Profile: {run['profile'] or NONE}",
              f"- Time: {_when(run['started_at'])}, ran {elapsed}",

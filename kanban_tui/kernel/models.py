@@ -107,15 +107,6 @@ def parse_metadata(value: Any) -> dict | None:
     return validate.json_object(value, "metadata", '{"changed_files": ["a.py"]}')
 
 
-def age(seconds: float) -> str:
-    """A compact age for cards and attention lines: 42s, 5m, 3h, 2d."""
-    seconds = max(0, int(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 

@@ -16,9 +16,17 @@ from kanban_tui import validate
 from kanban_tui.errors import NotFound, UsageError
 from kanban_tui.kernel import db
 from kanban_tui.kernel.models import (
-    COLUMNS, MIN_PREFIX, OPEN_STATUSES, STATUSES, WARNING_EVENT_KINDS, age, comment_dict,
-    normalize_profile, run_dict, task_dict,
+    COLUMNS,
+    MIN_PREFIX,
+    OPEN_STATUSES,
+    STATUSES,
+    WARNING_EVENT_KINDS,
+    comment_dict,
+    normalize_profile,
+    run_dict,
+    task_dict,
 )
+from kanban_tui.text import age
 
 Conn = sqlite3.Connection
 T = TypeVar("T")

@@ -26,17 +26,17 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Select, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
-from kanban_tui.cli.output import inline
 from kanban_tui.errors import KanbanError
-from kanban_tui.keymap import BOARD_BINDINGS
 from kanban_tui.kernel import queries, stopping, transitions
 from kanban_tui.kernel.models import COLUMN_TITLES, COLUMNS
+from kanban_tui.keymap import BOARD_BINDINGS
 from kanban_tui.messages import BoardChanged, DispatcherStatus
 from kanban_tui.screens.command_line import CommandLine
 from kanban_tui.screens.drawer import OPERATOR, TUI_CALLER, TaskDrawer
 from kanban_tui.screens.forms import ConfirmScreen, ProfilePicker, TaskForm, TextPrompt
 from kanban_tui.screens.help import binding_key
 from kanban_tui.screens.tail import EventTail
+from kanban_tui.text import inline
 from kanban_tui.widgets.attention import AttentionStrip
 from kanban_tui.widgets.card import CardContext
 from kanban_tui.widgets.column import CardList, ColumnTitle

@@ -1,18 +1,15 @@
 """`:` — the CLI's verbs typed inside the board, without the program name.
 
-The line is split like a shell would (shlex) and handed to `kanban_tui.cli.main` in a thread,
-against the app's home and database, with stdout and stderr captured and stdin empty. The
-output, or the one-line error and exit code, comes back as a notification.
+The line is split like a shell would (shlex) and handed, in a thread, to the app's `run_verb`
+(the CLI's `run`, handed in by the entry point: the board never imports the CLI), against the
+app's home and database. That run's output is captured for its thread alone and its stdin is
+empty. The output, or the one-line error and exit code, comes back as a notification.
 """
 
 from __future__ import annotations
 
-import io
 import shlex
-import sys
-import threading
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
-from typing import Iterator
+from typing import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -22,8 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
-from kanban_tui.cli.output import block
-from kanban_tui.paths import Paths
+from kanban_tui.text import block
 
 # Verbs that would follow forever or take over the terminal, and where to go instead.
 REFUSED_VERBS = {
@@ -33,8 +29,9 @@ REFUSED_VERBS = {
     "demo": "opens another board: run it from a shell",
 }
 NOTIFY_LINES = 15
-# sys.stdout/stderr are process-wide: one captured CLI run at a time.
-_CAPTURE_LOCK = threading.Lock()
+
+# argv (after the program name) -> (exit code, stdout, stderr)
+VerbRunner = Callable[[list[str]], tuple[int, str, str]]
 
 
 def refusal(argv: list[str]) -> str | None:
@@ -43,31 +40,14 @@ def refusal(argv: list[str]) -> str | None:
         return "type a verb and its arguments, e.g. block t_ab12 waiting for creds"
     if "--dispatch-only" in argv:
         return "--dispatch-only runs a headless dispatcher: run it from a shell"
+    if "--host-id" in argv:
+        return "--host-id would rename this board's host: run it from a shell"
     verb = argv[0]
     if verb.startswith("-") and verb not in ("-h", "--help"):
         return f"start with a verb (got {verb!r}); :--help lists them"
     if verb in REFUSED_VERBS:
         return f"{verb} {REFUSED_VERBS[verb]}"
     return None
-
-
-@contextmanager
-def _empty_stdin() -> Iterator[None]:
-    saved, sys.stdin = sys.stdin, io.StringIO()
-    try:
-        yield
-    finally:
-        sys.stdin = saved
-
-
-def run_cli(argv: list[str], paths: Paths) -> tuple[int, str, str]:
-    """Run one CLI verb in this process against the board at `paths`: (exit code, stdout, stderr)."""
-    from kanban_tui import cli
-
-    out, err = io.StringIO(), io.StringIO()
-    with _CAPTURE_LOCK, redirect_stdout(out), redirect_stderr(err), _empty_stdin():
-        code = cli.main(["--home", str(paths.home), "--db", str(paths.db), *argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 def _clipped(text: str) -> str:
@@ -133,11 +113,15 @@ class CommandLine(ModalScreen[int | None]):
         if problem:
             self._say(problem)
             return
+        run_verb: VerbRunner | None = getattr(self.app, "run_verb", None)
+        if run_verb is None:
+            self._say("no command line here: this board was opened without the CLI")
+            return
         self._say(None)
         event.input.disabled = True
         paths = self.app.gateway.paths
-        self.run_worker(lambda: run_cli(argv, paths), name=argv[0], exclusive=True, thread=True,
-                        exit_on_error=False)
+        full = ["--home", str(paths.home), "--db", str(paths.db), *argv]
+        self.run_worker(lambda: run_verb(full), name=argv[0], exclusive=True, thread=True, exit_on_error=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker

@@ -16,17 +16,25 @@ from typing import Callable
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.events import Click
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Click
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Collapsible, Footer, Input, Markdown, Static
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Collapsible,
+    Footer,
+    Input,
+    Markdown,
+    Static,
+)
 from textual.worker import Worker, WorkerState
 
-from kanban_tui.cli.output import block
 from kanban_tui.kernel import queries, stopping, transitions
 from kanban_tui.kernel.caller import Caller
 from kanban_tui.messages import BoardChanged
 from kanban_tui.screens.forms import ConfirmScreen, ProfilePicker, TextPrompt
+from kanban_tui.text import block
 from kanban_tui.widgets import drawer_sections as sections
 from kanban_tui.widgets.link_list import LinkList
 from kanban_tui.widgets.run_history import RunHistory

@@ -20,10 +20,10 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from kanban_tui import validate
-from kanban_tui.cli.output import inline
 from kanban_tui.errors import KanbanError
 from kanban_tui.kernel import queries
 from kanban_tui.kernel.models import COLUMN_TITLES, clean_title
+from kanban_tui.text import inline
 
 UNASSIGN = "none"
 

@@ -17,7 +17,12 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from kanban_tui.keymap import (
-    APP_BINDINGS, BOARD_BINDINGS, BOARD_WIDE_BINDINGS, CARD_BINDINGS, CARD_LIST_BINDINGS, NAVIGATION_BINDINGS,
+    APP_BINDINGS,
+    BOARD_BINDINGS,
+    BOARD_WIDE_BINDINGS,
+    CARD_BINDINGS,
+    CARD_LIST_BINDINGS,
+    NAVIGATION_BINDINGS,
     effective_keys,
 )
 

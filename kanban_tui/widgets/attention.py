@@ -13,7 +13,7 @@ from textual.events import Click
 from textual.message import Message
 from textual.widgets import Button, Static
 
-from kanban_tui.cli.output import inline
+from kanban_tui.text import inline
 
 SHOWN = 3  # lines at most (app.tcss may clip to fewer on short terminals)
 SEVERE = ("completion_blocked_hallucination", "gave_up", "ghost_running")

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 from rich.cells import cell_len
 
-from kanban_tui.cli.output import inline
-from kanban_tui.kernel.models import age
+from kanban_tui.text import age, inline
 
 # A running card whose worker has not been heard from for this long is tinted as stale.
 STALE_SECONDS = 600

@@ -24,10 +24,16 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
-from kanban_tui.cli.output import inline
-from kanban_tui.keymap import CARD_LIST_BINDINGS
 from kanban_tui.kernel.models import COLUMN_TITLES
-from kanban_tui.widgets.card import CardContext, Piece, card_height, card_lines, is_stale
+from kanban_tui.keymap import CARD_LIST_BINDINGS
+from kanban_tui.text import inline
+from kanban_tui.widgets.card import (
+    CardContext,
+    Piece,
+    card_height,
+    card_lines,
+    is_stale,
+)
 
 UNASSIGNED_LANE = "unassigned"
 # Ask for more cards when the cursor gets this close to the last loaded one.

@@ -5,8 +5,7 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from kanban_tui.cli.output import inline
-from kanban_tui.kernel.models import age
+from kanban_tui.text import age, inline
 
 
 def describe(status: dict | None, now: float) -> Content:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from kanban_tui.cli.output import block, inline, when
 from kanban_tui.kernel.models import WARNING_EVENT_KINDS
+from kanban_tui.text import block, inline, when
 from kanban_tui.widgets.event_log import event_line, phantom_ids
 
 STATUS_STYLES = {

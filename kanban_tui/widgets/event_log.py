@@ -21,8 +21,8 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from kanban_tui.cli.output import inline
 from kanban_tui.kernel.models import WARNING_EVENT_KINDS
+from kanban_tui.text import inline
 
 WARNING_STYLE = "bold red"
 KIND_STYLES = {

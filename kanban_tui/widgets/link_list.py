@@ -8,7 +8,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from kanban_tui.cli.output import inline
+from kanban_tui.text import inline
 
 RELATIONS = ("parent", "child")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from kanban_tui.cli.output import block, compact_json, duration, inline, when
 from kanban_tui.kernel.models import local_host_id
+from kanban_tui.text import block, compact_json, duration, inline, when
 
 OUTCOME_STYLES = {
     "completed": "bold green",

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Container, Horizontal
 from textual.widgets import Button, Input, Select, Static
 
-from kanban_tui.cli.output import inline
+from kanban_tui.text import inline
 from kanban_tui.widgets.dispatcher_status import DispatcherStatusBar
 
 FILTERS = ("tenant", "assignee")

@@ -16,6 +16,7 @@ import time
 import types
 from contextlib import closing
 
+from kanban_tui import cli
 from kanban_tui.cli import read_cmds
 from kanban_tui.kernel import db, hosts, lease, queries, transitions
 
@@ -66,11 +67,12 @@ def test_no_verb_opens_the_board_through_run_app(kt, monkeypatch):
     calls = []
     app = types.ModuleType("kanban_tui.app")
     app.__spec__ = importlib.machinery.ModuleSpec("kanban_tui.app", None)
-    app.run_app = lambda paths, config: calls.append((paths, config)) or 0
+    app.run_app = lambda paths, config, run_verb: calls.append((paths, config, run_verb)) or 0
     monkeypatch.setitem(sys.modules, "kanban_tui.app", app)
     assert kt().code == 0
-    (paths, config), = calls
+    (paths, config, run_verb), = calls
     assert paths == kt.paths and config.dispatch.max_workers == 4
+    assert run_verb is cli.run  # the `:` line's runner is handed in: the app never imports the CLI
     with closing(db.connect(paths.db, migrate=False)) as board:
         assert db.schema_version(board) == db.SCHEMA_VERSION
 

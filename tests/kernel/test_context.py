@@ -45,7 +45,7 @@ def test_prior_attempts_are_closed_runs_newest_first(conn):
         '- Metadata: {"tried": ["a", "b"]}\n\n'
         "### Attempt 1: crashed\n"
         "- Profile: dev\n"
-        "- Time: 2027-01-15 08:00:00 UTC, ran 1m 15s\n"
+        "- Time: 2027-01-15 08:00:00 UTC, ran 1m15s\n"
         "- Summary: none\n"
         "- Error: exit 3")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kanban_tui import cli
 from kanban_tui.app import KanbanApp
 from kanban_tui.config import Config, Profile
 from kanban_tui.gateway import Gateway
@@ -17,6 +18,7 @@ def profiles_config(*names: str) -> Config:
 def make_app(home, config: Config | None = None, **kwargs) -> KanbanApp:
     """The real app on `home`, with the dispatcher off unless asked for and the clock pinned."""
     kwargs.setdefault("start_dispatcher", False)
+    kwargs.setdefault("run_verb", cli.run)  # as the entry point hands it in
     return KanbanApp(Gateway(home, config or Config()), clock=lambda: NOW, **kwargs)
 
 

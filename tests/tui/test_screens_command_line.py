@@ -6,6 +6,7 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Static
 
+from kanban_tui import cli
 from kanban_tui.config import Config
 from kanban_tui.gateway import Gateway
 from kanban_tui.kernel import queries, transitions
@@ -20,6 +21,7 @@ class Host(App):
     def __init__(self, paths):
         super().__init__()
         self.gateway = Gateway(paths, Config())
+        self.run_verb = cli.run  # as the entry point hands it in
         self.results: list = []
         self.notes: list[tuple[str, str]] = []
 
@@ -42,6 +44,26 @@ async def run(pilot, line: str) -> None:
     await pilot.press("enter")
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+async def test_the_command_line_never_swaps_the_process_streams(home):
+    """Its output is captured for its own thread: sys.stdout, sys.stderr and sys.stdin stay put."""
+    import sys
+
+    app = Host(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        before = (sys.stdout, sys.stderr, sys.stdin)  # Textual's own while it runs
+        seen: list = []
+        original = cli.run
+
+        def watching(argv):
+            seen.append((sys.stdout, sys.stderr, sys.stdin))
+            return original(argv)
+
+        app.run_verb = watching
+        await run(pilot, ":list --json")
+        assert app.results == [0] and seen == [before]
+        assert (sys.stdout, sys.stderr, sys.stdin) == before
 
 
 def message(app: App) -> str:
