@@ -103,7 +103,7 @@ def _workers_home(seeded: Path) -> Path:
     from bench.common import scratch_home
     from kanban_tui import paths as paths_module
     from kanban_tui.config import load_config
-    from kanban_tui.kernel import db, dispatcher
+    from kanban_tui.kernel import db, tick
 
     paths = paths_module.resolve(home=scratch_home("tui-workers"))
     paths_module.ensure_home(paths)
@@ -115,7 +115,7 @@ def _workers_home(seeded: Path) -> Path:
         "dispatch": {"interval_seconds": 60, "max_workers": 1000},
         "profiles": {PROFILE: {"command": [sys.executable, "-c", WORKER], "max_workers": 8}}}))
     conn = db.connect(paths.db)
-    dispatcher.tick(conn, paths, load_config(paths.config), max_spawn=0)
+    tick.tick(conn, paths, load_config(paths.config), max_spawn=0)
     conn.close()
     return paths.home
 

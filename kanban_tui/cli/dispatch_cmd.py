@@ -56,7 +56,7 @@ def _positive(text: str) -> int:
 # ---------------------------------------------------------------- one tick
 
 def dispatch(args, session) -> int:
-    from kanban_tui.kernel import dispatcher, hosts, lease
+    from kanban_tui.kernel import hosts, lease, tick
     from kanban_tui.kernel.models import local_host_id
 
     conn, config = session.conn, session.config
@@ -64,7 +64,7 @@ def dispatch(args, session) -> int:
     options = {"max_spawn": args.max_spawn, "failure_limit": args.failure_limit, "wait_for_retries": False}
     holder, host_id = hosts.local_holder(), local_host_id()
     if args.dry_run:
-        report = dispatcher.tick(conn, session.paths, config, dry_run=True, **options)
+        report = tick.tick(conn, session.paths, config, dry_run=True, **options)
         report["leader"] = _serving(conn, host_id)
         return _print(args, report)
     registered, serving = hosts.register(conn, host_id, holder, profiles=hosts.served_profiles(config),
@@ -72,13 +72,13 @@ def dispatch(args, session) -> int:
                                          lease_seconds=config.dispatch.host_lease_seconds)
     if not registered:  # a dispatcher serves this host: it does the tick (nudged, like every host)
         lease.nudge(conn)
-        report = {**dispatcher.empty_report(), "leader": serving["holder"], "nudged": True}
+        report = {**tick.empty_report(), "leader": serving["holder"], "nudged": True}
         return _print(args, report)
     housekeeper = lease.try_acquire(conn, holder)
     try:
-        report = dispatcher.tick(conn, session.paths, config, host_id=host_id, housekeeper=housekeeper, **options)
+        report = tick.tick(conn, session.paths, config, host_id=host_id, housekeeper=housekeeper, **options)
     finally:
-        hosts.release(conn, host_id, holder, live_workers=dispatcher.live_workers(conn, host_id))
+        hosts.release(conn, host_id, holder, live_workers=tick.live_workers(conn, host_id))
         if housekeeper:
             lease.release(conn, holder)
     return _print(args, report)
@@ -183,7 +183,7 @@ class _HeadlessLog:
                  f"observing: {status['leader'] or 'nobody'} leads; taking over when its lease lapses")
 
     def tick(self, report: dict) -> None:
-        from kanban_tui.kernel.dispatcher import did_work
+        from kanban_tui.kernel.tick import did_work
 
         self.role({"role": "leader"})  # only a leader ticks; say so before its first tick's work
         if did_work(report):

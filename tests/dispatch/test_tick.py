@@ -14,7 +14,7 @@ import pytest
 from harness import PYTHON, complete
 
 from kanban_tui.kernel import db, procs, queries, transitions
-from kanban_tui.kernel.dispatcher import tick
+from kanban_tui.kernel.tick import tick
 from kanban_tui.kernel.workers import Workers
 
 N = 1_800_000_000.0
